@@ -1,0 +1,190 @@
+package websocket
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// Upgrader turns HTTP requests into WebSocket connections. Its zero value
+// is ready to use, with safe defaults: browsers may connect only from the
+// page's own origin, and messages are limited to DefaultReadLimit. An
+// Upgrader may be used by many goroutines at once.
+type Upgrader struct {
+	// Subprotocols lists the subprotocols the server speaks, most preferred
+	// first. The first one the client also offers is chosen; none is
+	// chosen if none matches, and the client decides whether to go on.
+	Subprotocols []string
+
+	// CheckOrigin, if set, decides whether a request's Origin is allowed,
+	// replacing the default policy. Refused requests are answered with 403
+	// Forbidden.
+	//
+	// The default policy allows requests without an Origin header, which
+	// do not come from browsers, and requests whose Origin names the host
+	// the request was sent to; it refuses the others, since a page from
+	// another site could otherwise act with the user's cookies
+	// (cross-site WebSocket hijacking, RFC 6455 §10.2).
+	CheckOrigin func(r *http.Request) bool
+
+	// AllowedOrigins widens the default policy with the hosts of other
+	// origins that may connect, as patterns for path.Match compared
+	// without regard to case, with the port if the origin has one:
+	// "example.com", "*.example.com", "localhost:*". It is ignored when
+	// CheckOrigin is set.
+	AllowedOrigins []string
+
+	// ReadLimit is the size of the largest message a connection accepts,
+	// in bytes. Zero means DefaultReadLimit (16 MiB).
+	ReadLimit int64
+
+	// ReadBufferSize and WriteBufferSize are the sizes of the buffers a
+	// connection borrows from a shared pool while it reads or writes a
+	// frame; an idle connection holds none. Zero means 4096 bytes. A
+	// message that fits the write buffer goes out in one write.
+	ReadBufferSize, WriteBufferSize int
+
+	// CloseTimeout bounds how long a connection waits for the peer's close
+	// frame when closing. Zero means DefaultCloseTimeout (5 seconds).
+	CloseTimeout time.Duration
+}
+
+// handshakeWriteTimeout bounds the write of the 101 response: a client that
+// does not read its own handshake must not hold the handler forever.
+const handshakeWriteTimeout = 10 * time.Second
+
+// reservedResponseHeaders are the headers the handshake itself writes.
+var reservedResponseHeaders = []string{
+	"Upgrade",
+	"Connection",
+	"Sec-Websocket-Accept",
+	"Sec-Websocket-Protocol",
+	"Sec-Websocket-Extensions",
+}
+
+// Upgrade validates the opening handshake in r, answers it, and returns the
+// connection. responseHeader may add headers to the 101 response, such as
+// Set-Cookie; the handshake's own headers are not allowed in it (choose
+// subprotocols with Upgrader.Subprotocols).
+//
+// If the request is not a valid WebSocket handshake, or is refused,
+// Upgrade answers it with an HTTP error status and a short text body and
+// returns an error; the handler must not write to w after that. Extensions
+// the client offers are declined.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
+	key, herr := checkRequest(r)
+	if herr == nil {
+		herr = u.checkPolicy(r, responseHeader)
+	}
+	if herr != nil {
+		switch herr.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", http.MethodGet)
+		case http.StatusUpgradeRequired:
+			w.Header().Set("Sec-WebSocket-Version", "13")
+			w.Header().Set("Upgrade", "websocket")
+		}
+		http.Error(w, herr.Error(), herr.status)
+		return nil, herr
+	}
+
+	subprotocol := selectSubprotocol(r, u.Subprotocols)
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// HTTP/2 and test recorders cannot hand over their connection.
+		msg := "websocket: the server cannot switch protocols on this connection"
+		http.Error(w, msg, http.StatusInternalServerError)
+		return nil, fmt.Errorf("%s: %w", msg, err)
+	}
+
+	// net/http may have left deadlines from ReadTimeout or WriteTimeout on
+	// the connection; from here on only the application's own apply.
+	netConn.SetDeadline(time.Time{})
+	netConn.SetWriteDeadline(time.Now().Add(handshakeWriteTimeout))
+	b := appendResponse(brw.Writer.AvailableBuffer(), key, subprotocol, responseHeader)
+	if _, err := brw.Writer.Write(b); err == nil {
+		err = brw.Writer.Flush()
+	}
+	if err != nil {
+		netConn.Close()
+		return nil, fmt.Errorf("websocket: write handshake response: %w", err)
+	}
+	netConn.SetWriteDeadline(time.Time{})
+
+	// Frames the client sent right behind its request may already sit in
+	// the server's read buffer; they belong to the connection.
+	leftover, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	return newConn(netConn, leftover, false, subprotocol, config{
+		readLimit:       u.ReadLimit,
+		readBufferSize:  u.ReadBufferSize,
+		writeBufferSize: u.WriteBufferSize,
+		closeTimeout:    u.CloseTimeout,
+	}), nil
+}
+
+// checkPolicy applies the server's own rules to a valid handshake.
+func (u *Upgrader) checkPolicy(r *http.Request, responseHeader http.Header) *handshakeError {
+	allowed := false
+	if u.CheckOrigin != nil {
+		allowed = u.CheckOrigin(r)
+	} else {
+		allowed = checkOrigin(r, u.AllowedOrigins)
+	}
+	if !allowed {
+		return &handshakeError{http.StatusForbidden, "origin not allowed"}
+	}
+	for _, name := range reservedResponseHeaders {
+		if len(responseHeader.Values(name)) > 0 {
+			return &handshakeError{http.StatusInternalServerError, "the response header may not set " + name}
+		}
+	}
+	return nil
+}
+
+// appendResponse appends the 101 response to b (§4.2.2).
+func appendResponse(b []byte, key, subprotocol string, extra http.Header) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, acceptKey(key)...)
+	if subprotocol != "" {
+		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
+		b = append(b, subprotocol...)
+	}
+	b = append(b, "\r\n"...)
+	for name, values := range extra {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			// A line break in a value would end the header early and let the
+			// rest pose as more headers.
+			b = append(b, headerValueReplacer.Replace(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+var headerValueReplacer = strings.NewReplacer("\r", " ", "\n", " ")
+
+// Handler returns an http.Handler that upgrades each request with u and
+// calls f with the connection. When f returns, the connection is closed
+// with StatusNormalClosure; if f panics, with StatusInternalError. Requests
+// that are not valid handshakes get an HTTP error and never reach f.
+func (u *Upgrader) Handler(f func(*Conn)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := u.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				c.CloseWithStatus(StatusInternalError, "")
+				panic(p)
+			}
+			c.Close()
+		}()
+		f(c)
+	})
+}

@@ -1,0 +1,211 @@
+package websocket
+
+import (
+	"io"
+	"math/bits"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// transport is the byte stream under a Conn: a hijacked TCP connection, a
+// TLS connection, or anything else that reads, writes, keeps deadlines and
+// closes. A net.Conn is one.
+type transport interface {
+	io.ReadWriteCloser
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// Buffers come from pools, one for each power of two between 512 bytes and
+// 1 MiB, so that a connection holds a buffer only while it reads or writes a
+// frame, not while it waits. Ten thousand idle connections then cost ten
+// thousand small structs, not ten thousand buffers.
+const (
+	minBufferShift = 9
+	maxBufferShift = 20
+)
+
+var bufferPools [maxBufferShift - minBufferShift + 1]sync.Pool
+
+// bufferClass returns the index of the pool whose buffers hold at least
+// size bytes, with sizes outside the range clamped into it.
+func bufferClass(size int) int {
+	if size <= 1<<minBufferShift {
+		return 0
+	}
+	shift := bits.Len(uint(size - 1))
+	return min(shift, maxBufferShift) - minBufferShift
+}
+
+// getBuffer returns a buffer of at least size bytes (at most 1 MiB), with
+// its length set to its capacity.
+func getBuffer(size int) *[]byte {
+	class := bufferClass(size)
+	if b, ok := bufferPools[class].Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 1<<(class+minBufferShift))
+	return &b
+}
+
+// putBuffer returns a buffer from getBuffer to its pool.
+func putBuffer(b *[]byte) {
+	bufferPools[bufferClass(cap(*b))].Put(b)
+}
+
+// input is the reading half of the stream. It buffers what the transport
+// delivers in a pooled buffer that it keeps only while unread bytes are in
+// it; the buffer goes back to the pool whenever it is drained.
+type input struct {
+	t    transport
+	size int // the buffer size to ask the pool for
+
+	buf  *[]byte // nil while nothing is buffered
+	r, w int     // unread bytes are (*buf)[r:w]
+	err  error   // an error the transport returned along with data, for the next fill
+
+	// Where the transport has a file descriptor, waiting for data happens
+	// without a buffer: see fillRaw.
+	raw    syscall.RawConn
+	rawFn  func(fd uintptr) bool // in.rawRead, bound once so that reads do not allocate
+	rawN   int
+	rawErr error
+
+	// small receives the first bytes after a silence when the transport has
+	// no file descriptor, so that no pooled buffer waits with it.
+	small [maxHeaderSize]byte
+}
+
+func newInput(t transport, size int, leftover []byte) *input {
+	in := &input{t: t, size: size}
+	in.initRaw()
+	if len(leftover) > 0 {
+		in.buf = getBuffer(max(size, len(leftover)))
+		in.w = copy(*in.buf, leftover)
+	}
+	return in
+}
+
+// buffered returns the unread bytes.
+func (in *input) buffered() []byte {
+	if in.buf == nil {
+		return nil
+	}
+	return (*in.buf)[in.r:in.w]
+}
+
+// discard consumes n buffered bytes.
+func (in *input) discard(n int) {
+	in.r += n
+	if in.r == in.w {
+		in.release()
+	}
+}
+
+// release gives the buffer back once nothing in it is unread.
+func (in *input) release() {
+	if in.buf != nil {
+		putBuffer(in.buf)
+		in.buf = nil
+	}
+	in.r, in.w = 0, 0
+}
+
+// fill reads at least one more byte from the transport into the buffer.
+func (in *input) fill() error {
+	if in.err != nil {
+		err := in.err
+		in.err = nil
+		return err
+	}
+	if in.buf != nil && in.w == len(*in.buf) {
+		// Full: move the unread tail to the front. Callers only fill while
+		// the unread part is shorter than a frame header, so room appears.
+		in.w = copy(*in.buf, (*in.buf)[in.r:in.w])
+		in.r = 0
+	}
+	if in.raw != nil {
+		return in.fillRaw()
+	}
+	if in.buf == nil {
+		n, err := in.t.Read(in.small[:])
+		if n > 0 {
+			in.buf = getBuffer(in.size)
+			in.w = copy(*in.buf, in.small[:n])
+			in.err = err
+			return nil
+		}
+		return nonNil(err)
+	}
+	n, err := in.t.Read((*in.buf)[in.w:])
+	in.w += n
+	if n > 0 {
+		in.err = err
+		return nil
+	}
+	if in.r == in.w {
+		in.release()
+	}
+	return nonNil(err)
+}
+
+// read reads up to len(p) bytes, from the buffer if it has any, else from
+// the transport, straight into p when p is at least as large as a buffer.
+func (in *input) read(p []byte) (int, error) {
+	if in.r == in.w && len(p) >= in.size && in.err == nil {
+		n, err := in.t.Read(p)
+		if n > 0 {
+			return n, nil
+		}
+		return 0, nonNil(err)
+	}
+	if in.r == in.w {
+		if err := in.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, (*in.buf)[in.r:in.w])
+	in.discard(n)
+	return n, nil
+}
+
+// readFull fills p completely.
+func (in *input) readFull(p []byte) error {
+	for len(p) > 0 {
+		n, err := in.read(p)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// nonNil turns the (0, nil) that io.Reader permits into an error, so that a
+// reader that keeps returning nothing ends the connection instead of
+// spinning.
+func nonNil(err error) error {
+	if err == nil {
+		return io.ErrNoProgress
+	}
+	return err
+}
+
+// skip discards the next n bytes of the stream.
+func (in *input) skip(n int64) error {
+	for n > 0 {
+		if in.r == in.w {
+			if err := in.fill(); err != nil {
+				return err
+			}
+		}
+		k := int(min(n, int64(in.w-in.r)))
+		in.discard(k)
+		n -= int64(k)
+	}
+	return nil
+}
