@@ -1,0 +1,103 @@
+// Package websocket implements the WebSocket protocol of RFC 6455 for
+// net/http servers, with nothing beyond the standard library.
+//
+// # Serving
+//
+// An Upgrader turns an HTTP request into a *Conn. The shortest way to serve
+// WebSocket connections is its Handler method, which upgrades each request,
+// runs a function with the connection, and closes it when the function
+// returns:
+//
+//	var upgrader websocket.Upgrader // the zero value is ready to use
+//
+//	http.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
+//		for {
+//			t, msg, err := c.ReadMessage()
+//			if err != nil {
+//				return
+//			}
+//			if err := c.WriteMessage(t, msg); err != nil {
+//				return
+//			}
+//		}
+//	}))
+//
+// Inside an ordinary handler, call Upgrader.Upgrade instead. A request that
+// is not a valid opening handshake is answered with an HTTP error status and
+// a short text body, and Upgrade returns an error.
+//
+// # Messages
+//
+// ReadMessage and WriteMessage move whole messages. NextReader and
+// NextWriter stream them: neither holds a whole message in memory, and the
+// reader and writer they return work with io.Copy without a buffer of its
+// own. Text messages are checked to be valid UTF-8 as they arrive; an
+// invalid byte fails the connection at once with
+// StatusInvalidFramePayloadData.
+//
+// # Concurrency
+//
+// One goroutine at a time may read: ReadMessage, NextReader and the reader
+// it returns. Any number of goroutines may write at once: WriteMessage,
+// NextWriter, Ping, Close and CloseWithStatus. Frames never interleave on
+// the wire: data messages go out one after another, and a control frame
+// (a ping, a close, or the pong that answers a peer's ping) can go out
+// between the frames of a long message another goroutine is still writing.
+// A writer from NextWriter keeps other data messages waiting until it is
+// closed.
+//
+// Control frames from the peer are handled while a goroutine reads: pings
+// are answered, pongs go to the pong handler, and a close frame is
+// answered and ends the connection. An application that only writes
+// should still read in a goroutine of its own, to see them.
+//
+// # Limits
+//
+// A connection accepts messages up to DefaultReadLimit (16 MiB) unless
+// Upgrader.ReadLimit or Conn.SetReadLimit says otherwise. A larger message
+// is refused from its frame header, before any of its payload is read or
+// buffered, and the connection is closed with StatusMessageTooBig; the
+// read returns an error wrapping ErrReadLimit.
+//
+// Deadlines bound single reads and writes (SetReadDeadline,
+// SetWriteDeadline). After a read or write fails, for its deadline or any
+// other reason, the connection is closed.
+//
+// Buffers come from shared pools while a frame is read or written; an idle
+// connection holds none, so many mostly quiet connections cost little.
+//
+// # Origins
+//
+// Browsers let any page open a WebSocket connection to any server, sending
+// the page's origin in the Origin header and the user's cookies along. By
+// default an Upgrader therefore refuses, with 403 Forbidden, a request
+// whose Origin names a host other than the one the request was sent to
+// (RFC 6455 §10.2); requests without Origin, which do not come from
+// browsers, are allowed. Widen the policy with Upgrader.AllowedOrigins, or
+// replace it with Upgrader.CheckOrigin.
+//
+// # Closing
+//
+// Close sends a close frame with StatusNormalClosure, waits for the peer's
+// close frame, and closes the connection; CloseWithStatus does the same
+// with a code and reason of your choice. Both return within the close
+// timeout (DefaultCloseTimeout unless configured) whatever the peer does.
+// When the peer closes first, the connection answers with a close frame
+// of its own, and reads return a *CloseError with the peer's code and
+// reason:
+//
+//	var ce *websocket.CloseError
+//	if errors.As(err, &ce) {
+//		log.Printf("peer closed: %d %s", ce.Code, ce.Reason)
+//	}
+//
+// A connection that ends without a close frame gives a *CloseError with
+// StatusAbnormalClosure. When the peer breaks the protocol, the
+// connection sends a close frame with the matching code (StatusProtocolError,
+// StatusInvalidFramePayloadData or StatusMessageTooBig) and closes.
+//
+// # Clients
+//
+// Dial opens a connection as a client. It is small and meant for tests,
+// tools and programs that talk to a server of their own.
+package websocket

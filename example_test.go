@@ -1,0 +1,136 @@
+package websocket_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/rfc6455/websocket"
+)
+
+// An echo server embedded in net/http, and a client that talks to it.
+func Example() {
+	var upgrader websocket.Upgrader
+	echo := upgrader.Handler(func(c *websocket.Conn) {
+		for {
+			t, msg, err := c.ReadMessage()
+			if err != nil {
+				return // the client closed, or broke the protocol
+			}
+			if err := c.WriteMessage(t, msg); err != nil {
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteMessage(websocket.TextMessage, []byte("你好，世界"))
+	t, msg, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(t, string(msg))
+	// Output: text 你好，世界
+}
+
+// Upgrade inside an ordinary handler, with a header of the application's
+// own in the 101 response.
+func ExampleUpgrader_Upgrade() {
+	upgrader := &websocket.Upgrader{ReadLimit: 64 << 10}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, http.Header{"X-Server": {"example"}})
+		if err != nil {
+			return // Upgrade has answered the request with an HTTP error
+		}
+		defer c.Close()
+		c.WriteMessage(websocket.TextMessage, []byte("hello "+r.URL.Query().Get("name")))
+	}))
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv)+"/?name=gopher", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, msg, _ := c.ReadMessage()
+	fmt.Println(string(msg))
+	// Output: hello gopher
+}
+
+// The code and reason of the peer's close frame come with the error that
+// ends reading.
+func ExampleCloseError() {
+	var upgrader websocket.Upgrader
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {
+		c.CloseWithStatus(websocket.StatusTryAgainLater, "server busy")
+	}))
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		fmt.Println(uint16(ce.Code), ce.Code, ce.Reason)
+	}
+	// Output: 1013 try again later server busy
+}
+
+// The server lists the subprotocols it speaks, most preferred first; the
+// first one the client also offers is chosen.
+func ExampleConn_Subprotocol() {
+	upgrader := &websocket.Upgrader{Subprotocols: []string{"chat.v2", "chat"}}
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {
+		c.WriteMessage(websocket.TextMessage, []byte("speaking "+c.Subprotocol()))
+	}))
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv), &websocket.DialOptions{
+		Subprotocols: []string{"chat", "chat.v2"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, msg, _ := c.ReadMessage()
+	fmt.Println(c.Subprotocol(), "/", string(msg))
+	// Output: chat.v2 / speaking chat.v2
+}
+
+// A browser on another site is refused unless its origin is allowed.
+func ExampleUpgrader_AllowedOrigins() {
+	upgrader := &websocket.Upgrader{AllowedOrigins: []string{"*.example.com"}}
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {}))
+	defer srv.Close()
+
+	for _, origin := range []string{"https://app.example.com", "https://evil.test"} {
+		c, err := websocket.Dial(context.Background(), wsURL(srv), &websocket.DialOptions{
+			Header: http.Header{"Origin": {origin}},
+		})
+		if err != nil {
+			fmt.Println(origin, "refused")
+			continue
+		}
+		fmt.Println(origin, "accepted")
+		c.Close()
+	}
+	// Output:
+	// https://app.example.com accepted
+	// https://evil.test refused
+}
+
+func wsURL(srv *httptest.Server) string {
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}

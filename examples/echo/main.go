@@ -1,0 +1,119 @@
+// Command echo serves a page with a WebSocket echo: every message the page
+// sends comes back with its type unchanged.
+//
+//	go run ./examples/echo
+//
+// then open http://localhost:8080.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rfc6455/websocket"
+)
+
+//go:embed index.html
+var page []byte
+
+func main() {
+	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	flag.Parse()
+
+	// The zero Upgrader is safe as it is: browsers may connect only from
+	// pages served by this server, and messages are limited to 16 MiB.
+	var upgrader websocket.Upgrader
+	var clients connSet
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	mux.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
+		clients.add(c)
+		defer clients.remove(c)
+		for {
+			// ReadMessage answers pings and returns an error once the
+			// page closes: a *websocket.CloseError with its code.
+			t, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(t, msg); err != nil {
+				return
+			}
+		}
+	}))
+
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second, // slow clients must not hold handshakes open
+	}
+	go func() {
+		log.Printf("echo: listening on http://%s", *addr)
+		if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+			log.Fatal(err)
+		}
+	}()
+
+	// On Ctrl-C, stop accepting, and tell every page we are going away.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Print("echo: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx) // hijacked connections are not its business…
+	clients.closeAll()        // …so close them ourselves, with 1001
+}
+
+// connSet tracks open connections so that shutdown can close them.
+type connSet struct {
+	mu    sync.Mutex
+	conns map[*websocket.Conn]struct{}
+}
+
+func (s *connSet) add(c *websocket.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[*websocket.Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+}
+
+func (s *connSet) remove(c *websocket.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// closeAll closes every connection with StatusGoingAway, at the same time,
+// and waits until each close handshake is done or has timed out.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	var wg sync.WaitGroup
+	for c := range s.conns {
+		wg.Add(1)
+		go func(c *websocket.Conn) {
+			defer wg.Done()
+			c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
+		}(c)
+	}
+	s.mu.Unlock()
+	wg.Wait()
+}
