@@ -224,9 +224,10 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	// Each frame's length is known, and checked against the limit, before
-	// its payload is read: grow to fit it, no further.
-	p := make([]byte, 0, c.remaining)
+	// Each frame's length is known, and within the limit, before its
+	// payload is read. Still, memory follows the bytes that arrive, not the
+	// length a header claims: past 64 KiB the buffer at most doubles.
+	p := []byte{}
 	for {
 		if err := c.nextDataFrame(); err != nil {
 			return 0, nil, err
@@ -234,7 +235,10 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 		if !c.inMessage {
 			return c.msgType, p, nil
 		}
-		p = slices.Grow(p, int(c.remaining))
+		if len(p) == cap(p) {
+			grow := min(c.remaining, max(int64(len(p)), 64<<10))
+			p = slices.Grow(p, int(grow))
+		}
 		n, err := c.readPayload(p[len(p):cap(p)])
 		p = p[:len(p)+n]
 		if err == io.EOF {
@@ -518,7 +522,7 @@ func (c *Conn) handleControl(h header) error {
 		if code == StatusNoStatusReceived {
 			code = 0 // an empty close answers an empty close
 		}
-		_ = c.writeClose(code, "")
+		_ = c.sendClose(code, "")
 		c.awaitEOF()
 		c.closeTransport()
 		return ce
@@ -534,7 +538,7 @@ func (c *Conn) readFailed(err error) error {
 	}
 	var f *failure
 	if errors.As(err, &f) {
-		c.writeClose(f.code, f.reason)
+		c.sendClose(f.code, f.reason)
 		c.awaitClose()
 	}
 	c.readErr = err
@@ -834,6 +838,14 @@ func (c *Conn) appendControl(b []byte, op opcode, payload []byte) []byte {
 	return b
 }
 
+// sendClose sends a close frame within the close timeout: a writer stuck
+// on a peer that does not read would otherwise hold frameMu forever, and
+// the deadline frees it.
+func (c *Conn) sendClose(code StatusCode, reason string) error {
+	c.t.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+	return c.writeClose(code, reason)
+}
+
 // writeClose sends a close frame, with no payload when code is 0. It is
 // the last frame the connection sends (§5.5.1).
 func (c *Conn) writeClose(code StatusCode, reason string) error {
@@ -915,11 +927,7 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 	if err := checkCloseToSend(code, reason); err != nil {
 		return err
 	}
-	// A writer stuck on a peer that does not read would hold frameMu
-	// forever; the deadline frees it.
-	deadline := time.Now().Add(c.closeTimeout)
-	c.t.SetWriteDeadline(deadline)
-	if err := c.writeClose(code, reason); err != nil {
+	if err := c.sendClose(code, reason); err != nil {
 		c.closeTransport()
 		if errors.Is(err, ErrClosed) {
 			return ErrClosed
@@ -939,7 +947,7 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 	}
 	// A goroutine is reading: it will see the peer's close and close the
 	// transport. The deadline makes it give up in time.
-	c.t.SetReadDeadline(deadline)
+	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
 	t := time.NewTimer(c.closeTimeout)
 	defer t.Stop()
 	select {
