@@ -135,12 +135,35 @@ func (u *Upgrader) checkPolicy(r *http.Request, responseHeader http.Header) *han
 	if !allowed {
 		return &handshakeError{http.StatusForbidden, "origin not allowed"}
 	}
-	for _, name := range reservedResponseHeaders {
-		if len(responseHeader.Values(name)) > 0 {
-			return &handshakeError{http.StatusInternalServerError, "the response header may not set " + name}
+	for name := range responseHeader {
+		if !validHeaderName(name) {
+			return &handshakeError{http.StatusInternalServerError, fmt.Sprintf("invalid response header name %q", name)}
+		}
+		for _, reserved := range reservedResponseHeaders {
+			if strings.EqualFold(name, reserved) {
+				return &handshakeError{http.StatusInternalServerError, "the response header may not set " + name}
+			}
 		}
 	}
 	return nil
+}
+
+// validHeaderName reports whether name is an HTTP token (RFC 9110 §5.6.2),
+// so that it cannot end a header line early or pose as a second one.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // appendResponse appends the 101 response to b (§4.2.2).
