@@ -346,7 +346,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	}
 	n, err := c.in.read(p)
 	if err != nil {
-		return 0, c.readFailed(abnormal(err))
+		return 0, c.readFailed(abnormal(midFrame(err)))
 	}
 	return n, c.consumed(p[:n])
 }
@@ -364,7 +364,7 @@ func (c *Conn) takeBuffered() ([]byte, error) {
 	}
 	if c.in.r == c.in.w {
 		if err := c.in.fill(); err != nil {
-			return nil, c.readFailed(abnormal(err))
+			return nil, c.readFailed(abnormal(midFrame(err)))
 		}
 	}
 	b := c.in.buffered()
@@ -487,7 +487,12 @@ func (c *Conn) readHeader() (header, error) {
 			}
 			return h, nil
 		}
-		if err := c.in.fill(); err != nil {
+		// Between frames the stream may end; inside a header it may not.
+		partial := c.in.r < c.in.w
+		if err := c.in.fillHeader(); err != nil {
+			if partial {
+				err = midFrame(err)
+			}
 			return h, abnormal(err)
 		}
 	}
@@ -581,6 +586,15 @@ func (c *Conn) awaitEOF() {
 	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
 	for c.in.skip(1<<62) == nil {
 	}
+}
+
+// midFrame reports the end of the stream inside a frame as the unexpected
+// end it is.
+func midFrame(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // abnormal turns a transport error during a read into the CloseError an

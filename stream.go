@@ -129,14 +129,7 @@ func (in *input) fill() error {
 		return in.fillRaw()
 	}
 	if in.buf == nil {
-		n, err := in.t.Read(in.small[:])
-		if n > 0 {
-			in.buf = getBuffer(in.size)
-			in.w = copy(*in.buf, in.small[:n])
-			in.err = err
-			return nil
-		}
-		return nonNil(err)
+		in.buf = getBuffer(in.size)
 	}
 	n, err := in.t.Read((*in.buf)[in.w:])
 	in.w += n
@@ -146,6 +139,24 @@ func (in *input) fill() error {
 	}
 	if in.r == in.w {
 		in.release()
+	}
+	return nonNil(err)
+}
+
+// fillHeader is fill for a reader that waits for a frame header, which may
+// be a long wait. Without a file descriptor to wait on (see fillRaw), the
+// first bytes after a silence go into a small array, so that no pooled
+// buffer waits with the connection.
+func (in *input) fillHeader() error {
+	if in.buf != nil || in.raw != nil || in.err != nil {
+		return in.fill()
+	}
+	n, err := in.t.Read(in.small[:])
+	if n > 0 {
+		in.buf = getBuffer(in.size)
+		in.w = copy(*in.buf, in.small[:n])
+		in.err = err
+		return nil
 	}
 	return nonNil(err)
 }
