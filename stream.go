@@ -131,7 +131,7 @@ func (in *input) fill() error {
 	if in.buf == nil {
 		in.buf = getBuffer(in.size)
 	}
-	n, err := in.t.Read((*in.buf)[in.w:])
+	n, err := in.readSome((*in.buf)[in.w:])
 	in.w += n
 	if n > 0 {
 		in.err = err
@@ -140,7 +140,7 @@ func (in *input) fill() error {
 	if in.r == in.w {
 		in.release()
 	}
-	return nonNil(err)
+	return err
 }
 
 // fillHeader is fill for a reader that waits for a frame header, which may
@@ -151,25 +151,25 @@ func (in *input) fillHeader() error {
 	if in.buf != nil || in.raw != nil || in.err != nil {
 		return in.fill()
 	}
-	n, err := in.t.Read(in.small[:])
+	n, err := in.readSome(in.small[:])
 	if n > 0 {
 		in.buf = getBuffer(in.size)
 		in.w = copy(*in.buf, in.small[:n])
 		in.err = err
 		return nil
 	}
-	return nonNil(err)
+	return err
 }
 
 // read reads up to len(p) bytes, from the buffer if it has any, else from
 // the transport, straight into p when p is at least as large as a buffer.
 func (in *input) read(p []byte) (int, error) {
 	if in.r == in.w && len(p) >= in.size && in.err == nil {
-		n, err := in.t.Read(p)
+		n, err := in.readSome(p)
 		if n > 0 {
 			return n, nil
 		}
-		return 0, nonNil(err)
+		return 0, err
 	}
 	if in.r == in.w {
 		if err := in.fill(); err != nil {
@@ -196,14 +196,18 @@ func (in *input) readFull(p []byte) error {
 	return nil
 }
 
-// nonNil turns the (0, nil) that io.Reader permits into an error, so that a
-// reader that keeps returning nothing ends the connection instead of
-// spinning.
-func nonNil(err error) error {
-	if err == nil {
-		return io.ErrNoProgress
+// readSome reads from the transport. io.Reader permits a read that
+// returns nothing and no error; a few in a row are tolerated, as bufio
+// does, and more are taken for a broken reader, so that the connection
+// ends instead of spinning.
+func (in *input) readSome(p []byte) (int, error) {
+	for range 100 {
+		n, err := in.t.Read(p)
+		if n > 0 || err != nil {
+			return n, err
+		}
 	}
-	return err
+	return 0, io.ErrNoProgress
 }
 
 // skip discards the next n bytes of the stream.
