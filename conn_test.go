@@ -140,115 +140,6 @@ func connTestShrinkReadBuffer(rc *rawClient) {
 	}
 }
 
-// connTestPeer is the server end of a connection accepted by
-// connTestServeRaw, after the opening handshake.
-type connTestPeer struct {
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-// connTestServeRaw listens on 127.0.0.1 and, for the first connection,
-// reads the opening handshake with http.ReadRequest, answers 101 with the
-// right Sec-WebSocket-Accept, and hands the connection over. It is a server
-// written without the library, to watch what the Dial client sends.
-func connTestServeRaw(t testing.TB) (string, <-chan *connTestPeer) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	peers := make(chan *connTestPeer, 1)
-	go func() {
-		defer close(peers)
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		conn.SetDeadline(time.Now().Add(testTimeout))
-		br := bufio.NewReader(conn)
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			conn.Close()
-			return
-		}
-		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Accept: " + acceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n"
-		if _, err := io.WriteString(conn, resp); err != nil {
-			conn.Close()
-			return
-		}
-		peers <- &connTestPeer{conn: conn, br: br}
-	}()
-	return "ws://" + ln.Addr().String() + "/", peers
-}
-
-// connTestAcceptRaw waits for the connection of connTestServeRaw.
-func connTestAcceptRaw(t testing.TB, peers <-chan *connTestPeer) *connTestPeer {
-	t.Helper()
-	p := connTestWait(t, peers, "the raw server's connection")
-	if p == nil {
-		t.Fatal("the raw server failed to accept the handshake")
-	}
-	t.Cleanup(func() { p.conn.Close() })
-	return p
-}
-
-// connTestMaskedFrame is a frame as a server receives it, key included.
-type connTestMaskedFrame struct {
-	fin     bool
-	op      byte
-	masked  bool
-	key     [4]byte
-	payload []byte // unmasked
-}
-
-// connTestReadClientFrame decodes one frame a client sent, keeping its
-// masking key.
-func connTestReadClientFrame(br *bufio.Reader) (connTestMaskedFrame, error) {
-	var f connTestMaskedFrame
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return f, err
-	}
-	f.fin = h[0]&0x80 != 0
-	f.op = h[0] & 0x0F
-	f.masked = h[1]&0x80 != 0
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return f, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return f, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 1<<20 {
-		return f, fmt.Errorf("client frame of %d bytes, larger than this test sends", n)
-	}
-	if f.masked {
-		if _, err := io.ReadFull(br, f.key[:]); err != nil {
-			return f, err
-		}
-	}
-	f.payload = make([]byte, n)
-	if _, err := io.ReadFull(br, f.payload); err != nil {
-		return f, err
-	}
-	if f.masked {
-		for i := range f.payload {
-			f.payload[i] ^= f.key[i%4]
-		}
-	}
-	return f, nil
-}
-
 // connTestRaceEnabled reports whether the test binary runs under the race
 // detector, where sync.Pool drops a random share of the buffers put back,
 // so that counts of allocations are not exact.
@@ -1545,9 +1436,9 @@ func TestConnC9AbruptClose(t *testing.T) {
 			continue
 		}
 		t.Run("client role/"+tt.name, func(t *testing.T) {
-			url, peers := connTestServeRaw(t)
+			url, peers := serveRaw(t, nil)
 			c := connTestDial(t, url, nil)
-			p := connTestAcceptRaw(t, peers)
+			p := acceptRaw(t, peers)
 			if tt.sent != nil {
 				// The same bytes, unmasked as a server sends them.
 				sent := connTestUnmaskFrames(tt.sent)
@@ -1765,25 +1656,25 @@ func TestConnS2OriginCheckedByDefault(t *testing.T) {
 // S3: the Dial client masks every frame, control frames included, each
 // with a key of its own.
 func TestConnS3ClientMasksEveryFrame(t *testing.T) {
-	url, peers := connTestServeRaw(t)
+	url, peers := serveRaw(t, nil)
 	c := connTestDial(t, url, nil)
-	p := connTestAcceptRaw(t, peers)
+	p := acceptRaw(t, peers)
 
 	// 20 frames: 16 small messages, 2 pings, and a message of two frames.
-	var want []connTestMaskedFrame
+	var want []rawFrame
 	for i := 0; i < 16; i++ {
 		msg := bytes.Repeat([]byte{byte('a' + i)}, i*250)
 		if err := c.WriteMessage(BinaryMessage, msg); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, connTestMaskedFrame{fin: true, op: 0x2, payload: msg})
+		want = append(want, rawFrame{fin: true, op: 0x2, payload: msg})
 	}
 	for i := 0; i < 2; i++ {
 		ping := []byte(fmt.Sprintf("ping %d", i))
 		if err := c.Ping(ping); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, connTestMaskedFrame{fin: true, op: 0x9, payload: ping})
+		want = append(want, rawFrame{fin: true, op: 0x9, payload: ping})
 	}
 	long := bytes.Repeat([]byte("long message "), 500) // 6500 bytes: more than the write buffer
 	if err := c.WriteMessage(TextMessage, long); err != nil {
@@ -1791,9 +1682,9 @@ func TestConnS3ClientMasksEveryFrame(t *testing.T) {
 	}
 
 	keys := make(map[[4]byte]int)
-	var got []connTestMaskedFrame
+	var got []rawFrame
 	for len(got) < 20 {
-		f, err := connTestReadClientFrame(p.br)
+		f, err := readRawFrame(p.br, 1<<20)
 		if err != nil {
 			t.Fatalf("frame %d: %v", len(got), err)
 		}
@@ -1819,7 +1710,7 @@ func TestConnS3ClientMasksEveryFrame(t *testing.T) {
 	// The close frame is masked too, with yet another key.
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	f, err := connTestReadClientFrame(p.br)
+	f, err := readRawFrame(p.br, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2470,24 +2361,7 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, size := range []int{16, 1024} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			url := startServer(b, nil, func(c *Conn) {
-				for {
-					mt, r, err := c.NextReader()
-					if err != nil {
-						return
-					}
-					w, err := c.NextWriter(mt)
-					if err != nil {
-						return
-					}
-					if _, err := io.Copy(w, r); err != nil {
-						return
-					}
-					if err := w.Close(); err != nil {
-						return
-					}
-				}
-			})
+			url := startServer(b, nil, echoStreams)
 			c := connTestDial(b, url, nil)
 			msg := make([]byte, size)
 			b.ReportAllocs()

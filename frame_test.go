@@ -3,21 +3,17 @@ package websocket
 // Tests of the frame layer (RFC 6455 §5): the header codec of frame.go, the
 // masking of mask.go, and the framing rules as a server applies them on a
 // real connection (checklist rows F1–F12). The raw client of
-// helpers_test.go writes frames by hand; frames coming back are decoded
-// here byte by byte, independently of parseHeader, so that their encoding
-// (mask bit, length form) can be checked.
+// helpers_test.go writes frames by hand and decodes the frames coming back
+// byte by byte, independently of parseHeader, keeping their encoding (mask
+// bit, length form) so that it can be checked.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
-	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -205,12 +201,13 @@ func TestParseHeaderLengthMSBSet(t *testing.T) {
 }
 
 func TestHeaderCheck(t *testing.T) {
-	tests := []struct {
+	type checkCase struct {
 		name       string
 		h          header
 		fromClient bool
 		wantErr    bool
-	}{
+	}
+	tests := []checkCase{
 		{
 			name:       "client-text-masked",
 			h:          header{fin: true, op: opText, masked: true, length: 10},
@@ -319,22 +316,12 @@ func TestHeaderCheck(t *testing.T) {
 		if op >= 0x8 && op <= 0xA {
 			continue
 		}
-		tests = append(tests, struct {
-			name       string
-			h          header
-			fromClient bool
-			wantErr    bool
-		}{
+		tests = append(tests, checkCase{
 			name:       fmt.Sprintf("F7/op-%#x", byte(op)),
 			h:          header{fin: true, op: op, masked: true, length: 0},
 			fromClient: true,
 			wantErr:    true,
-		}, struct {
-			name       string
-			h          header
-			fromClient bool
-			wantErr    bool
-		}{
+		}, checkCase{
 			name:       fmt.Sprintf("F7/op-%#x-from-server", byte(op)),
 			h:          header{fin: true, op: op, length: 0},
 			fromClient: false,
@@ -585,39 +572,20 @@ func TestMaskInPieces(t *testing.T) {
 
 // ---- Frames on a connection ----
 
-// frameEcho echoes every message with ReadMessage and WriteMessage.
-func frameEcho(c *Conn) {
-	for {
-		mt, p, err := c.ReadMessage()
-		if err != nil {
-			return
-		}
-		if err := c.WriteMessage(mt, p); err != nil {
-			return
-		}
-	}
-}
-
-// frameStreamEcho echoes every message with NextReader and NextWriter,
-// streaming it through io.Copy.
-func frameStreamEcho(c *Conn) {
-	for {
-		mt, r, err := c.NextReader()
-		if err != nil {
-			return
-		}
-		w, err := c.NextWriter(mt)
-		if err != nil {
-			return
-		}
-		_, err = io.Copy(w, r)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return
-		}
-	}
+// frameEchoes are the two ways a handler reads and writes messages, for
+// tests that run against both.
+var frameEchoes = []struct {
+	name    string
+	handler func(*Conn)
+}{
+	{
+		name:    "ReadMessage",
+		handler: echoMessages,
+	},
+	{
+		name:    "NextReader",
+		handler: echoStreams,
+	},
 }
 
 // frameUpgrader keeps the close handshake after a failure short.
@@ -625,68 +593,9 @@ func frameUpgrader() *Upgrader {
 	return &Upgrader{CloseTimeout: time.Second}
 }
 
-// frameWire is a frame from the server as it was on the wire.
-type frameWire struct {
-	fin      bool
-	rsv      byte
-	op       byte
-	masked   bool
-	lenBytes int    // size of the extended length: 0, 2 or 8
-	length   uint64 // the length as encoded
-	payload  []byte
-}
-
-// frameReadWire decodes the next frame from the server, keeping the
-// details of its encoding.
-func frameReadWire(br *bufio.Reader) (frameWire, error) {
-	var f frameWire
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return f, err
-	}
-	f.fin = h[0]&0x80 != 0
-	f.rsv = h[0] & 0x70
-	f.op = h[0] & 0x0F
-	f.masked = h[1]&0x80 != 0
-	f.length = uint64(h[1] & 0x7F)
-	switch f.length {
-	case 126:
-		f.lenBytes = 2
-	case 127:
-		f.lenBytes = 8
-	}
-	if f.lenBytes > 0 {
-		var ext [8]byte
-		if _, err := io.ReadFull(br, ext[:f.lenBytes]); err != nil {
-			return f, err
-		}
-		f.length = 0
-		for _, c := range ext[:f.lenBytes] {
-			f.length = f.length<<8 | uint64(c)
-		}
-	}
-	if f.length > 64<<20 {
-		return f, fmt.Errorf("frame of %d bytes is larger than the tests ever expect", f.length)
-	}
-	var key [4]byte
-	if f.masked {
-		if _, err := io.ReadFull(br, key[:]); err != nil {
-			return f, err
-		}
-	}
-	f.payload = make([]byte, f.length)
-	if _, err := io.ReadFull(br, f.payload); err != nil {
-		return f, err
-	}
-	if f.masked {
-		frameMaskNaive(key, 0, f.payload)
-	}
-	return f, nil
-}
-
 // frameCheckServerFrame checks F5 on a frame the server sent: no mask, the
 // shortest length form, no RSV bits.
-func frameCheckServerFrame(t testing.TB, f frameWire) {
+func frameCheckServerFrame(t testing.TB, f rawFrame) {
 	t.Helper()
 	if f.masked {
 		t.Errorf("F5: the server sent a masked frame (opcode %#x, %d bytes)", f.op, f.length)
@@ -711,7 +620,7 @@ func frameCheckServerFrame(t testing.TB, f frameWire) {
 func frameReadMessage(t testing.TB, rc *rawClient) (op byte, payload []byte) {
 	t.Helper()
 	for first := true; ; first = false {
-		f, err := frameReadWire(rc.br)
+		f, err := rc.readFrame()
 		if err != nil {
 			t.Fatalf("reading a message from the server: %v", err)
 		}
@@ -748,7 +657,7 @@ func TestF1ManyFramesInOneWrite(t *testing.T) {
 	// F1: many frames in one read. The stream is several times the
 	// server's read buffer, and the frames have sizes that vary, so that
 	// headers also straddle the end of a full buffer.
-	rc := dialRaw(t, startServer(t, frameUpgrader(), frameEcho))
+	rc := dialRaw(t, startServer(t, frameUpgrader(), echoMessages))
 	const count = 1000
 	message := func(i int) string {
 		return fmt.Sprintf("message %d %s", i, bytes.Repeat([]byte("."), i%37))
@@ -769,7 +678,7 @@ func TestF1ManyFramesInOneWrite(t *testing.T) {
 func TestF1OneBytePerWrite(t *testing.T) {
 	// F1: a header and payload split at every byte (TCP may join some
 	// writes again; most arrive alone on loopback).
-	rc := dialRaw(t, startServer(t, frameUpgrader(), frameEcho))
+	rc := dialRaw(t, startServer(t, frameUpgrader(), echoMessages))
 	tests := []struct {
 		name    string
 		b0      byte
@@ -850,7 +759,7 @@ func TestF1PipeSplitAtEveryByte(t *testing.T) {
 func TestF2LengthForms(t *testing.T) {
 	// F2: the 7-, 16- and 64-bit length forms are read; the echoes use
 	// the shortest form and no mask (F5).
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	tests := []struct {
 		name     string
 		size     int
@@ -886,7 +795,7 @@ func TestF2LengthForms(t *testing.T) {
 				t.Fatalf("the test's frame does not use the %d-byte length form", tt.lenBytes)
 			}
 			rc.write(frame)
-			f, err := frameReadWire(rc.br)
+			f, err := rc.readFrame()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -908,7 +817,7 @@ func TestF3LengthOverLimitRefusedBeforePayload(t *testing.T) {
 	// alone; no payload is sent, so a server that waited for it, or tried
 	// to allocate it, would never answer.
 	u := &Upgrader{ReadLimit: 1024, CloseTimeout: 500 * time.Millisecond}
-	wsURL := startServer(t, u, frameEcho)
+	wsURL := startServer(t, u, echoMessages)
 	tests := []struct {
 		name   string
 		header []byte
@@ -946,7 +855,7 @@ func TestF3LengthOverLimitRefusedBeforePayload(t *testing.T) {
 
 func TestF4UnmaskedClientFrame(t *testing.T) {
 	// F4: every frame from a client is masked.
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	tests := []struct {
 		name   string
 		stream []byte
@@ -978,46 +887,15 @@ func TestF4UnmaskedClientFrame(t *testing.T) {
 func TestF4ClientRefusesMaskedServerFrame(t *testing.T) {
 	// F4 (§5.1): a client fails the connection on a masked frame from the
 	// server. The server here is hand-written so that it can misbehave.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	type accepted struct {
-		conn net.Conn
-		br   *bufio.Reader
-		err  error
-	}
-	acc := make(chan accepted, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			acc <- accepted{err: err}
-			return
-		}
-		conn.SetDeadline(time.Now().Add(testTimeout))
-		br := bufio.NewReader(conn)
-		req, err := http.ReadRequest(br)
-		if err == nil {
-			_, err = io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-				"Sec-WebSocket-Accept: "+acceptKey(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
-		}
-		acc <- accepted{conn, br, err}
-	}()
-
+	wsURL, peers := serveRaw(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	c, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", &DialOptions{CloseTimeout: 2 * time.Second})
+	c, err := Dial(ctx, wsURL, &DialOptions{CloseTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
 	t.Cleanup(func() { c.closeTransport() })
-	a := <-acc
-	if a.err != nil {
-		t.Fatalf("hand-written server: %v", a.err)
-	}
-	t.Cleanup(func() { a.conn.Close() })
-	server := &rawClient{t: t, conn: a.conn, br: a.br}
+	server := acceptRaw(t, peers)
 
 	readErr := make(chan error, 1)
 	go func() {
@@ -1027,7 +905,7 @@ func TestF4ClientRefusesMaskedServerFrame(t *testing.T) {
 	server.write(encodeFrame(0x81, []byte("masked by the server"), &testKey))
 
 	// The client's close frame: 1002, and masked, as all its frames are.
-	f, err := frameReadWire(server.br)
+	f, err := server.readFrame()
 	if err != nil {
 		t.Fatalf("waiting for the client's close: %v", err)
 	}
@@ -1038,7 +916,7 @@ func TestF4ClientRefusesMaskedServerFrame(t *testing.T) {
 		t.Error("the client's close frame is not masked")
 	}
 	server.write(encodeFrame(0x88, closePayload(StatusProtocolError, ""), nil))
-	a.conn.Close() // the server closes TCP first (§7.1.1)
+	server.conn.Close() // the server closes TCP first (§7.1.1)
 
 	select {
 	case err := <-readErr:
@@ -1090,7 +968,7 @@ func TestF5ServerFramesUnmaskedMinimal(t *testing.T) {
 	}
 
 	rc.write(clientFrame(0x89, []byte("ping payload")))
-	f, err := frameReadWire(rc.br)
+	f, err := rc.readFrame()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1100,7 +978,7 @@ func TestF5ServerFramesUnmaskedMinimal(t *testing.T) {
 	}
 
 	rc.write(clientFrame(0x88, closePayload(StatusNormalClosure, "")))
-	f, err = frameReadWire(rc.br)
+	f, err = rc.readFrame()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1118,7 +996,7 @@ func TestF5ServerFramesUnmaskedMinimal(t *testing.T) {
 
 func TestF6ReservedBits(t *testing.T) {
 	// F6: no extension is negotiated, so every RSV bit fails the connection.
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	tests := []struct {
 		name string
 		b0   byte
@@ -1149,7 +1027,7 @@ func TestF6ReservedBits(t *testing.T) {
 
 func TestF7ReservedOpcodes(t *testing.T) {
 	// F7: opcodes 0x3–0x7 and 0xB–0xF fail the connection.
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	for _, op := range []byte{0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF} {
 		t.Run(fmt.Sprintf("F7/op-%#x", op), func(t *testing.T) {
 			frameFailAndClose(t, wsURL, clientFrame(0x80|op, []byte("reserved")), StatusProtocolError)
@@ -1159,7 +1037,7 @@ func TestF7ReservedOpcodes(t *testing.T) {
 
 func TestF8ControlFrameRules(t *testing.T) {
 	// F8: control frames carry at most 125 bytes and are not fragmented.
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	tests := []struct {
 		name   string
 		stream []byte
@@ -1191,7 +1069,7 @@ func TestF8ControlFrameRules(t *testing.T) {
 		rc := dialRaw(t, wsURL)
 		payload := frameTestPayload(125)
 		rc.write(clientFrame(0x89, payload))
-		f, err := frameReadWire(rc.br)
+		f, err := rc.readFrame()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1203,19 +1081,7 @@ func TestF8ControlFrameRules(t *testing.T) {
 
 func TestF9ControlFramesBetweenFragments(t *testing.T) {
 	// F9: a ping and a pong between the fragments of a text message.
-	for _, echo := range []struct {
-		name    string
-		handler func(*Conn)
-	}{
-		{
-			name:    "ReadMessage",
-			handler: frameEcho,
-		},
-		{
-			name:    "NextReader",
-			handler: frameStreamEcho,
-		},
-	} {
+	for _, echo := range frameEchoes {
 		t.Run("F9/"+echo.name, func(t *testing.T) {
 			rc := dialRaw(t, startServer(t, frameUpgrader(), echo.handler))
 			rc.write(clientFrame(0x01, []byte("one, ")))
@@ -1223,7 +1089,7 @@ func TestF9ControlFramesBetweenFragments(t *testing.T) {
 
 			// The pong comes before the message is complete (the rest is
 			// not sent yet).
-			f, err := frameReadWire(rc.br)
+			f, err := rc.readFrame()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1245,7 +1111,7 @@ func TestF9ControlFramesBetweenFragments(t *testing.T) {
 
 func TestF10FragmentSequence(t *testing.T) {
 	// F10: continuations continue something; messages do not nest.
-	wsURL := startServer(t, frameUpgrader(), frameEcho)
+	wsURL := startServer(t, frameUpgrader(), echoMessages)
 	tests := []struct {
 		name   string
 		stream []byte
@@ -1335,19 +1201,7 @@ func TestF11EmptyFramesAndMessages(t *testing.T) {
 			want: "x",
 		},
 	}
-	for _, echo := range []struct {
-		name    string
-		handler func(*Conn)
-	}{
-		{
-			name:    "ReadMessage",
-			handler: frameEcho,
-		},
-		{
-			name:    "NextReader",
-			handler: frameStreamEcho,
-		},
-	} {
+	for _, echo := range frameEchoes {
 		wsURL := startServer(t, frameUpgrader(), echo.handler)
 		for _, tt := range tests {
 			t.Run(tt.name+"/"+echo.name, func(t *testing.T) {
@@ -1373,19 +1227,7 @@ func TestF12LargeFrameInOddChunks(t *testing.T) {
 	payload := frameTestPayload(300 << 10)
 	frame := clientFrame(0x82, payload)
 	chunks := []int{1, 3, 7, 4093, 2, 5, 8191, 11, 65521}
-	for _, echo := range []struct {
-		name    string
-		handler func(*Conn)
-	}{
-		{
-			name:    "ReadMessage",
-			handler: frameEcho,
-		},
-		{
-			name:    "NextReader",
-			handler: frameStreamEcho,
-		},
-	} {
+	for _, echo := range frameEchoes {
 		t.Run("F12/"+echo.name, func(t *testing.T) {
 			rc := dialRaw(t, startServer(t, frameUpgrader(), echo.handler))
 			// Write from another goroutine: the streaming echo answers

@@ -41,13 +41,6 @@ const (
 // hsMaxBody is what the tests take as a "short" error body.
 const hsMaxBody = 512
 
-// hsAccept computes Sec-WebSocket-Accept from the formula of §4.2.2, with
-// the GUID spelled out here rather than taken from the library.
-func hsAccept(key string) string {
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
 // hsKeyOf returns a Sec-WebSocket-Key line for the base64 of n bytes.
 func hsKeyOf(n int) string {
 	b := make([]byte, n)
@@ -86,37 +79,6 @@ func hsParseRequest(t testing.TB, raw string) *http.Request {
 	return r
 }
 
-// hsDial connects to the server at wsURL (as returned by startServer or
-// hsServe) and sends raw in one write.
-func hsDial(t testing.TB, wsURL string, raw []byte) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	addr := strings.TrimPrefix(wsURL, "ws://")
-	if i := strings.IndexByte(addr, '/'); i >= 0 {
-		addr = addr[:i]
-	}
-	conn, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(testTimeout))
-	if _, err := conn.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	return conn, bufio.NewReader(conn)
-}
-
-// hsSend sends raw in one write and reads the response's head.
-func hsSend(t testing.TB, wsURL string, raw []byte) *rawClient {
-	t.Helper()
-	conn, br := hsDial(t, wsURL, raw)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("reading the handshake response: %v", err)
-	}
-	return &rawClient{t: t, conn: conn, br: br, resp: resp}
-}
-
 // hsReadHead reads a response's head line by line, without parsing it, up
 // to and without the empty line.
 func hsReadHead(t testing.TB, br *bufio.Reader) []string {
@@ -132,28 +94,6 @@ func hsReadHead(t testing.TB, br *bufio.Reader) []string {
 			return lines
 		}
 		lines = append(lines, line)
-	}
-}
-
-// hsServe serves h on 127.0.0.1 until the test ends and returns its ws://
-// URL.
-func hsServe(t testing.TB, h http.HandlerFunc) string {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
-
-// hsEcho sends every message back until the connection fails.
-func hsEcho(c *Conn) {
-	for {
-		mt, p, err := c.ReadMessage()
-		if err != nil {
-			return
-		}
-		if err := c.WriteMessage(mt, p); err != nil {
-			return
-		}
 	}
 }
 
@@ -244,13 +184,13 @@ func hsRun(t *testing.T, cases []hsCase) {
 				hsCheckRefusal(t, c.want, rec.Code, rec.Header(), rec.Body.String())
 			}
 
-			rc := hsSend(t, url, []byte(raw))
+			rc := dialHandshake(t, url, []byte(raw))
 			if c.want == http.StatusSwitchingProtocols {
 				if rc.resp.StatusCode != http.StatusSwitchingProtocols {
 					t.Fatalf("tcp: status %s, want 101", rc.resp.Status)
 				}
 				key := strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))
-				if got, want := rc.resp.Header.Get("Sec-WebSocket-Accept"), hsAccept(key); got != want {
+				if got, want := rc.resp.Header.Get("Sec-WebSocket-Accept"), rfcAccept(key); got != want {
 					t.Fatalf("tcp: Sec-WebSocket-Accept %q, want %q", got, want)
 				}
 				return
@@ -493,7 +433,7 @@ func TestH6_AcceptKey(t *testing.T) {
 	t.Run("H6/other keys", func(t *testing.T) {
 		for _, line := range []string{hsKeyOf(16), "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==", "Sec-WebSocket-Key: /////////////////////w=="} {
 			key := strings.TrimPrefix(line, "Sec-WebSocket-Key: ")
-			if got, want := acceptKey(key), hsAccept(key); got != want {
+			if got, want := acceptKey(key), rfcAccept(key); got != want {
 				t.Errorf("acceptKey(%q) = %q, want %q", key, got, want)
 			}
 		}
@@ -511,7 +451,7 @@ func TestH6_AcceptKey(t *testing.T) {
 // websocket and Connection: Upgrade, and ends exactly where the frames
 // begin.
 func TestH7_SwitchingProtocolsResponse(t *testing.T) {
-	url := startServer(t, nil, hsEcho)
+	url := startServer(t, nil, echoMessages)
 	rc := dialRaw(t, url)
 	resp := rc.resp
 	if resp.Proto != "HTTP/1.1" || resp.Status != "101 Switching Protocols" {
@@ -697,7 +637,7 @@ func TestH9_Extensions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			url := startServer(t, nil, hsEcho)
+			url := startServer(t, nil, echoMessages)
 			rc := dialRaw(t, url, c.lines...)
 			if v := rc.resp.Header.Values("Sec-WebSocket-Extensions"); len(v) != 0 {
 				t.Fatalf("Sec-WebSocket-Extensions %q, want none", v)
@@ -856,7 +796,7 @@ func TestH10_Origin(t *testing.T) {
 			if c.origin != "" {
 				lines = append(lines, "Origin: "+c.origin)
 			}
-			rc := hsSend(t, url, []byte(hsRequestText("", "", c.host, lines)))
+			rc := dialHandshake(t, url, []byte(hsRequestText("", "", c.host, lines)))
 			if c.want == http.StatusSwitchingProtocols {
 				if rc.resp.StatusCode != c.want {
 					t.Fatalf("status %s, want 101", rc.resp.Status)
@@ -930,7 +870,7 @@ func TestH11_RefusalIsPlainHTTP(t *testing.T) {
 
 	t.Run("H11/connection stays HTTP", func(t *testing.T) {
 		url := startServer(t, nil, func(*Conn) {})
-		conn, br := hsDial(t, url, nil)
+		conn, br := dialWrite(t, url, nil)
 		for i, req := range []string{
 			hsRequestText(http.MethodPost, "", "example.com", valid),
 			hsRequestText("", "", "example.com", []string{hsUpgrade, hsConnection, hsKey, "Sec-WebSocket-Version: 8"}),
@@ -981,12 +921,12 @@ func TestH12_FramesInRequestSegment(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			url := startServer(t, nil, hsEcho)
+			url := startServer(t, nil, echoMessages)
 			raw := []byte(hsRequestText("", "", "example.com", []string{hsUpgrade, hsConnection, hsKey, hsVersion}))
 			for i, m := range c.messages {
 				raw = append(raw, clientFrame(0x80|c.ops[i], m)...)
 			}
-			rc := hsSend(t, url, raw)
+			rc := dialHandshake(t, url, raw)
 			if rc.resp.StatusCode != http.StatusSwitchingProtocols {
 				t.Fatalf("status %s, want 101", rc.resp.Status)
 			}
@@ -1032,14 +972,14 @@ func TestH13_CannotHijack(t *testing.T) {
 
 	t.Run("H13/wrapped writer over TCP", func(t *testing.T) {
 		errc := make(chan error, 1)
-		url := hsServe(t, func(w http.ResponseWriter, r *http.Request) {
+		url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			conn, err := (&Upgrader{}).Upgrade(hsNoHijackWriter{w}, r, nil)
 			if conn != nil {
 				conn.Close()
 			}
 			errc <- err
-		})
-		rc := hsSend(t, url, []byte(valid))
+		}))
+		rc := dialHandshake(t, url, []byte(valid))
 		body, err := io.ReadAll(io.LimitReader(rc.resp.Body, 4*hsMaxBody))
 		if err != nil {
 			t.Fatal(err)
@@ -1058,13 +998,13 @@ func TestH13_CannotHijack(t *testing.T) {
 func hsUpgradeWith(t *testing.T, hdr http.Header) (string, <-chan error) {
 	t.Helper()
 	errc := make(chan error, 1)
-	url := hsServe(t, func(w http.ResponseWriter, r *http.Request) {
+	url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := (&Upgrader{}).Upgrade(w, r, hdr)
 		errc <- err
 		if err == nil {
 			conn.Close()
 		}
-	})
+	}))
 	return url, errc
 }
 
@@ -1196,7 +1136,7 @@ func TestHandshakeResponseHeaderInjection(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			url, errc := hsUpgradeWith(t, c.header)
 			raw := hsRequestText("", "", "example.com", []string{hsUpgrade, hsConnection, hsKey, hsVersion})
-			_, br := hsDial(t, url, []byte(raw))
+			_, br := dialWrite(t, url, []byte(raw))
 			head := hsReadHead(t, br)
 			err := hsWaitErr(t, errc)
 			if len(head) == 0 {
@@ -1323,7 +1263,7 @@ func TestDialNonWebSocketServer(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			url := hsServe(t, c.handler)
+			url := serveHTTP(t, c.handler)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			conn, err := Dial(ctx, url, nil)
@@ -1431,9 +1371,6 @@ func TestDialCancelledDuringHandshake(t *testing.T) {
 // Dial checks the server's 101 response (RFC 6455 §4.1) and refuses one
 // that does not complete the handshake it started.
 func TestDialChecksResponse(t *testing.T) {
-	ok := func(accept string) string {
-		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n"
-	}
 	cases := []struct {
 		name     string
 		response func(accept string) string // the head without its final empty line
@@ -1441,11 +1378,11 @@ func TestDialChecksResponse(t *testing.T) {
 	}{
 		{
 			name:     "valid",
-			response: ok,
+			response: switchingProtocols,
 		},
 		{
 			name:     "wrong accept",
-			response: func(string) string { return ok(hsRFCAccept) },
+			response: func(string) string { return switchingProtocols(hsRFCAccept) },
 			wantErr:  true,
 		},
 		{
@@ -1464,45 +1401,28 @@ func TestDialChecksResponse(t *testing.T) {
 		},
 		{
 			name:     "H8/subprotocol not offered",
-			response: func(accept string) string { return ok(accept) + "Sec-WebSocket-Protocol: chat\r\n" },
+			response: func(accept string) string { return switchingProtocols(accept) + "Sec-WebSocket-Protocol: chat\r\n" },
 			wantErr:  true,
 		},
 		{
-			name:     "H9/extension not offered",
-			response: func(accept string) string { return ok(accept) + "Sec-WebSocket-Extensions: permessage-deflate\r\n" },
-			wantErr:  true,
+			name: "H9/extension not offered",
+			response: func(accept string) string {
+				return switchingProtocols(accept) + "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+			},
+			wantErr: true,
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(testTimeout))
-				r, err := http.ReadRequest(bufio.NewReader(conn))
-				if err != nil {
-					return
-				}
-				io.WriteString(conn, c.response(hsAccept(r.Header.Get("Sec-WebSocket-Key")))+"\r\n")
-			}()
-			t.Cleanup(func() {
-				ln.Close()
-				<-done
-			})
+			url, peers := serveRaw(t, c.response)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			conn, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+			conn, err := Dial(ctx, url, nil)
 			if conn != nil {
-				conn.CloseWithStatus(StatusNormalClosure, "") // the fake server has hung up; the error does not matter
+				// The fake server hangs up, so that the close handshake ends at
+				// once; its error does not matter.
+				acceptRaw(t, peers).conn.Close()
+				conn.CloseWithStatus(StatusNormalClosure, "")
 			}
 			if c.wantErr && err == nil {
 				t.Fatal("Dial accepted the response")
