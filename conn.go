@@ -113,16 +113,19 @@ type Conn struct {
 	// framingLost is set when a header could not be decoded, so frame
 	// boundaries are unknown and no further frame can be read.
 	framingLost bool
-	frame       header
-	remaining   int64 // unread payload bytes of the current frame
-	maskPos     int
-	inMessage   bool // a data message has started and not ended (§5.4)
-	msgType     MessageType
-	msgSize     int64
-	utf8        utf8State
-	onPong      atomic.Pointer[func([]byte)]
-	ctrl        [maxControlPayload]byte
-	mr          messageReader
+	// closeReceived is set once the peer's close frame arrived, valid or
+	// not: after it the peer sends nothing more.
+	closeReceived bool
+	frame         header
+	remaining     int64 // unread payload bytes of the current frame
+	maskPos       int
+	inMessage     bool // a data message has started and not ended (§5.4)
+	msgType       MessageType
+	msgSize       int64
+	utf8          utf8State
+	onPong        atomic.Pointer[func([]byte)]
+	ctrl          [maxControlPayload]byte
+	mr            messageReader
 
 	// The writing half. msgMu is held for a whole data message so that two
 	// messages never mix their fragments; frameMu for a single frame, so
@@ -137,6 +140,8 @@ type Conn struct {
 	ctrlOut   [maxHeaderSize + maxControlPayload]byte
 	vec       net.Buffers
 	vecArr    [2][]byte
+	keys      [64]byte // masking keys to come, in the client role
+	keysUsed  int
 }
 
 // newConn wraps an established stream. leftover holds bytes that arrived
@@ -152,6 +157,7 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 		in:           newInput(t, cfg.readBufferSize, leftover),
 		writeBufSize: cfg.writeBufferSize,
 	}
+	c.keysUsed = len(c.keys)
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
@@ -517,6 +523,7 @@ func (c *Conn) handleControl(h header) error {
 			(*f)(p)
 		}
 	case opClose:
+		c.closeReceived = true
 		ce, err := parseClosePayload(p)
 		if err != nil {
 			return err
@@ -555,7 +562,7 @@ func (c *Conn) readFailed(err error) error {
 // awaitClose reads until the peer's close frame, the end of the stream, or
 // the close timeout, discarding data. It runs after a close frame went out.
 func (c *Conn) awaitClose() {
-	if c.framingLost {
+	if c.framingLost || c.closeReceived {
 		return
 	}
 	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
@@ -791,11 +798,16 @@ func (w *messageWriter) finish() error {
 // goes into the room before the payload, so the frame leaves in one write.
 // In the client role the payload is masked in place.
 func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if err := c.writable(); err != nil {
+		return err
+	}
 	payload := b[maxHeaderSize:]
 	var key *[4]byte
 	var k [4]byte
 	if c.client {
-		k = newMaskKey()
+		k = c.nextMaskKey()
 		key = &k
 		mask(k, 0, payload)
 	}
@@ -803,12 +815,6 @@ func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
 	h := appendHeader(hdr[:0], fin, op, len(payload), key)
 	start := maxHeaderSize - len(h)
 	copy(b[start:], h)
-
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
 	return c.wrote(c.t.Write(b[start:]))
 }
 
@@ -844,7 +850,7 @@ func (c *Conn) appendControl(b []byte, op opcode, payload []byte) []byte {
 		b = appendHeader(b, true, op, len(payload), nil)
 		return append(b, payload...)
 	}
-	k := newMaskKey()
+	k := c.nextMaskKey()
 	b = appendHeader(b, true, op, len(payload), &k)
 	n := len(b)
 	b = append(b, payload...)
@@ -902,13 +908,18 @@ func (c *Conn) wrote(_ int, err error) error {
 	return nil
 }
 
-// newMaskKey returns a fresh masking key from crypto/rand (§5.3, §10.3):
-// a client must not let anyone predict the key of its next frame.
-func newMaskKey() [4]byte {
-	var k [4]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		panic("websocket: crypto/rand failed: " + err.Error())
+// nextMaskKey returns a fresh masking key from crypto/rand (§5.3, §10.3):
+// a client must not let anyone predict the key of its next frame. Keys are
+// drawn sixteen at a time and each is used once. Call with frameMu held.
+func (c *Conn) nextMaskKey() [4]byte {
+	if c.keysUsed == len(c.keys) {
+		if _, err := rand.Read(c.keys[:]); err != nil {
+			panic("websocket: crypto/rand failed: " + err.Error())
+		}
+		c.keysUsed = 0
 	}
+	k := [4]byte(c.keys[c.keysUsed:])
+	c.keysUsed += 4
 	return k
 }
 

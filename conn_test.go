@@ -1091,6 +1091,18 @@ func TestConnC4CloseCodes(t *testing.T) {
 	}
 }
 
+// C4, C8: a peer whose close frame is invalid has closed all the same and
+// sends nothing more, so the server answers with 1002 and closes TCP at
+// once instead of waiting out its close timeout for a second close.
+func TestConnC4InvalidCloseEndsAtOnce(t *testing.T) {
+	u := &Upgrader{CloseTimeout: time.Hour} // far beyond the raw client's own deadline
+	url := startServer(t, u, func(c *Conn) { c.ReadMessage() })
+	rc := dialRaw(t, url)
+	rc.write(clientFrame(0x88, closePayload(1004, "")))
+	rc.expectClose(StatusProtocolError)
+	rc.expectEOF()
+}
+
 // C5: the close reason must be valid UTF-8.
 func TestConnC5CloseReasonUTF8(t *testing.T) {
 	t.Run("C5/invalid reason", func(t *testing.T) {
