@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"log"
 	"net/http"
@@ -50,9 +51,11 @@ func main() {
 			// page closes: a *websocket.CloseError with its code.
 			t, msg, err := c.ReadMessage()
 			if err != nil {
+				logClosed(c, err)
 				return
 			}
 			if err := c.WriteMessage(t, msg); err != nil {
+				logClosed(c, err)
 				return
 			}
 		}
@@ -79,6 +82,18 @@ func main() {
 	defer cancel()
 	srv.Shutdown(shutdownCtx) // hijacked connections are not its business…
 	clients.closeAll()        // …so close them ourselves, with 1001
+}
+
+// logClosed logs how a connection ended: the close code the page sent
+// (1000 for its Close button, 1001 when it was closed or reloaded), or 1006
+// when the connection was lost without a close frame.
+func logClosed(c *websocket.Conn, err error) {
+	code := websocket.StatusAbnormalClosure
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		code = ce.Code
+	}
+	log.Printf("echo: %v closed %d (%v)", c.RemoteAddr(), uint16(code), code)
 }
 
 // connSet tracks open connections so that shutdown can close them.
