@@ -86,6 +86,7 @@ type CloseError struct {
 	err error
 }
 
+// Error describes the closure: code, name, reason and cause.
 func (e *CloseError) Error() string {
 	msg := fmt.Sprintf("websocket: closed: %d (%v)", uint16(e.Code), e.Code)
 	if e.Reason != "" {

@@ -24,6 +24,7 @@ const (
 	BinaryMessage MessageType = MessageType(opBinary)
 )
 
+// String returns "text" or "binary".
 func (t MessageType) String() string {
 	switch t {
 	case TextMessage:
