@@ -28,11 +28,13 @@ type DialOptions struct {
 	// TLSConfig configures wss:// connections; nil means the defaults.
 	TLSConfig *tls.Config
 
-	// ReadLimit, ReadBufferSize, WriteBufferSize and CloseTimeout mean what
-	// they mean on Upgrader, with the same defaults.
+	// ReadLimit, ReadBufferSize, WriteBufferSize, CloseTimeout,
+	// PingInterval and PongTimeout mean what they mean on Upgrader, with
+	// the same defaults.
 	ReadLimit                       int64
 	ReadBufferSize, WriteBufferSize int
 	CloseTimeout                    time.Duration
+	PingInterval, PongTimeout       time.Duration
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL and returns it
@@ -165,5 +167,7 @@ func clientHandshake(netConn net.Conn, u *url.URL, opts *DialOptions) (*Conn, er
 		readBufferSize:  opts.ReadBufferSize,
 		writeBufferSize: opts.WriteBufferSize,
 		closeTimeout:    opts.CloseTimeout,
+		pingInterval:    opts.PingInterval,
+		pongTimeout:     opts.PongTimeout,
 	}), nil
 }

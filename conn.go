@@ -69,6 +69,8 @@ type config struct {
 	readBufferSize  int
 	writeBufferSize int
 	closeTimeout    time.Duration
+	pingInterval    time.Duration
+	pongTimeout     time.Duration
 }
 
 func (c config) withDefaults() config {
@@ -105,6 +107,7 @@ type Conn struct {
 	closeTimeout time.Duration
 	done         chan struct{} // closed with the transport
 	closeOnce    sync.Once
+	ka           *keepalive // nil when off
 
 	// The reading half, used by the goroutine that holds readMu.
 	readMu    sync.Mutex
@@ -143,6 +146,10 @@ type Conn struct {
 	vecArr    [2][]byte
 	keys      [64]byte // masking keys to come, in the client role
 	keysUsed  int
+
+	// writeDeadline is the application's write deadline, restored after
+	// the library's own bounded writes.
+	writeDeadline atomic.Pointer[time.Time]
 }
 
 // newConn wraps an established stream. leftover holds bytes that arrived
@@ -162,6 +169,7 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
+	c.startKeepAlive(cfg.pingInterval, cfg.pongTimeout)
 	return c
 }
 
@@ -205,7 +213,10 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.t.SetReadDeadline(t
 // SetWriteDeadline sets the time by which a write must complete. After a
 // write fails for its deadline, the connection is closed. A zero time means
 // no deadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.t.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.writeDeadline.Store(&t)
+	return c.t.SetWriteDeadline(t)
+}
 
 // SetPongHandler sets a function that the reading goroutine calls with the
 // payload of every pong it receives; the payload is valid only during the
@@ -353,7 +364,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	}
 	n, err := c.in.read(p)
 	if err != nil {
-		return 0, c.readFailed(abnormal(midFrame(err)))
+		return 0, c.readFailed(c.abnormal(midFrame(err)))
 	}
 	return n, c.consumed(p[:n])
 }
@@ -371,7 +382,7 @@ func (c *Conn) takeBuffered() ([]byte, error) {
 	}
 	if c.in.r == c.in.w {
 		if err := c.in.fill(); err != nil {
-			return nil, c.readFailed(abnormal(midFrame(err)))
+			return nil, c.readFailed(c.abnormal(midFrame(err)))
 		}
 	}
 	b := c.in.buffered()
@@ -500,7 +511,7 @@ func (c *Conn) readHeader() (header, error) {
 			if partial {
 				err = midFrame(err)
 			}
-			return h, abnormal(err)
+			return h, c.abnormal(err)
 		}
 	}
 }
@@ -509,17 +520,19 @@ func (c *Conn) readHeader() (header, error) {
 func (c *Conn) handleControl(h header) error {
 	p := c.ctrl[:h.length]
 	if err := c.in.readFull(p); err != nil {
-		return abnormal(err)
+		return c.abnormal(err)
 	}
 	if h.masked {
 		mask(h.key, 0, p)
 	}
 	switch h.op {
 	case opPing:
-		// §5.5.2: answer as soon as practical. A failed write is noticed by
-		// the writers; the reader carries on.
-		_ = c.writeControl(opPong, p)
+		// §5.5.2: answer as soon as practical.
+		if err := c.writePong(p); err != nil && !errors.Is(err, ErrClosed) {
+			return err
+		}
 	case opPong:
+		c.keepAlivePong()
 		if f := c.onPong.Load(); f != nil {
 			(*f)(p)
 		}
@@ -608,11 +621,13 @@ func midFrame(err error) error {
 // abnormal turns a transport error during a read into the CloseError an
 // application sees when the peer vanished without a close frame. Failures
 // of the protocol pass through.
-func abnormal(err error) error {
+func (c *Conn) abnormal(err error) error {
 	var f *failure
 	switch {
 	case errors.As(err, &f), errors.Is(err, os.ErrDeadlineExceeded):
 		return err
+	case c.keepAliveExpired():
+		return &CloseError{Code: StatusAbnormalClosure, err: ErrPongTimeout}
 	case errors.Is(err, net.ErrClosed):
 		// Close, in another goroutine, ended the wait.
 		return ErrClosed
@@ -835,6 +850,32 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 	return c.wrote(0, err)
 }
 
+// writePong answers a ping. The reader writes it, so it must not wait
+// forever on a peer that sends pings and reads nothing: the write gets the
+// close timeout, or the application's write deadline if that is sooner.
+func (c *Conn) writePong(payload []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if err := c.writable(); err != nil {
+		return err
+	}
+	bound := time.Now().Add(c.closeTimeout)
+	var user time.Time
+	if d := c.writeDeadline.Load(); d != nil {
+		user = *d
+	}
+	if user.IsZero() || user.After(bound) {
+		c.t.SetWriteDeadline(bound)
+		defer func() {
+			if d := c.writeDeadline.Load(); d != nil {
+				user = *d
+			}
+			c.t.SetWriteDeadline(user)
+		}()
+	}
+	return c.wrote(c.t.Write(c.appendControl(c.ctrlOut[:0], opPong, payload)))
+}
+
 // writeControl sends a control frame. Only frameMu is taken, so it can go
 // out between the frames of a message.
 func (c *Conn) writeControl(op opcode, payload []byte) error {
@@ -987,6 +1028,7 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 // closeTransport closes the stream under the connection, once.
 func (c *Conn) closeTransport() {
 	c.closeOnce.Do(func() {
+		c.stopKeepAlive()
 		close(c.done)
 		c.t.Close()
 	})

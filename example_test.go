@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/rfc6455/websocket"
 )
@@ -129,6 +130,32 @@ func ExampleUpgrader_AllowedOrigins() {
 	// Output:
 	// https://app.example.com accepted
 	// https://evil.test refused
+}
+
+// With the keepalive on, the server pings quiet connections and drops those
+// whose pong does not come: here a client that stops reading, so it never
+// sees the pings. The server's read then fails with ErrPongTimeout.
+func ExampleUpgrader_keepalive() {
+	upgrader := &websocket.Upgrader{
+		PingInterval: 50 * time.Millisecond, // in production: 30 * time.Second or so
+		PongTimeout:  50 * time.Millisecond,
+	}
+	result := make(chan error, 1)
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {
+		_, _, err := c.ReadMessage() // pongs are seen while reading
+		result <- err
+	}))
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	// This client never reads, so it never answers a ping.
+	err = <-result
+	fmt.Println(errors.Is(err, websocket.ErrPongTimeout))
+	// Output: true
 }
 
 func wsURL(srv *httptest.Server) string {

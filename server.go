@@ -47,8 +47,19 @@ type Upgrader struct {
 	ReadBufferSize, WriteBufferSize int
 
 	// CloseTimeout bounds how long a connection waits for the peer's close
-	// frame when closing. Zero means DefaultCloseTimeout (5 seconds).
+	// frame when closing. Zero means DefaultCloseTimeout (5 seconds). It
+	// also bounds how long the automatic pong to a ping may take to write.
 	CloseTimeout time.Duration
+
+	// PingInterval, if positive, turns on the keepalive: a connection that
+	// has not received a pong for PingInterval sends a ping, and closes if
+	// no pong arrives within PongTimeout (zero means PingInterval). Reads
+	// then fail with a *CloseError with StatusAbnormalClosure that wraps
+	// ErrPongTimeout. This finds peers that vanished without closing, such
+	// as a laptop that went to sleep, which TCP alone may not notice for
+	// hours. It uses a timer, not a goroutine, and needs a goroutine
+	// reading the connection, which is where pongs are seen.
+	PingInterval, PongTimeout time.Duration
 }
 
 // handshakeWriteTimeout bounds the write of the 101 response: a client that
@@ -121,6 +132,8 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 		readBufferSize:  u.ReadBufferSize,
 		writeBufferSize: u.WriteBufferSize,
 		closeTimeout:    u.CloseTimeout,
+		pingInterval:    u.PingInterval,
+		pongTimeout:     u.PongTimeout,
 	}), nil
 }
 
