@@ -542,13 +542,13 @@ func (c *Conn) handleControl(h header) error {
 		if err != nil {
 			return err
 		}
-		// §5.5.1: answer with a close echoing the code, unless one was sent
-		// already, and then close the TCP connection.
+		// §5.5.1: answer with a close echoing the code, and the reason with
+		// it, unless one was sent already; then close the TCP connection.
 		code := ce.Code
 		if code == StatusNoStatusReceived {
 			code = 0 // an empty close answers an empty close
 		}
-		_ = c.sendClose(code, "")
+		_ = c.sendClose(code, ce.Reason)
 		c.awaitEOF()
 		c.closeTransport()
 		return ce

@@ -1060,7 +1060,9 @@ func connTestCheckClose(t *testing.T, payload []byte, echo bool, code StatusCode
 		}
 		return
 	}
-	rc.expectClose(code)
+	if reason := rc.expectClose(code); reason != string(payload[2:]) {
+		t.Fatalf("C1: the answering close carries reason %q, want the peer's %q echoed", reason, payload[2:])
+	}
 	rc.expectEOF()
 	err := connTestWait(t, errs, "the handler's read")
 	var ce *CloseError
