@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -66,9 +67,14 @@ func main() {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second, // slow clients must not hold handshakes open
 	}
+	// Listen first, so that "listening" is only said once it is true.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("echo: listening on http://%s", ln.Addr())
 	go func() {
-		log.Printf("echo: listening on http://%s", *addr)
-		if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		if err := srv.Serve(ln); err != http.ErrServerClosed {
 			log.Fatal(err)
 		}
 	}()
@@ -85,15 +91,16 @@ func main() {
 }
 
 // logClosed logs how a connection ended: the close code the page sent
-// (1000 for its Close button, 1001 when it was closed or reloaded), or 1006
-// when the connection was lost without a close frame.
+// (1000 for its Close button, 1001 when it was closed or reloaded; 1006 if
+// the connection was lost without a close frame), or the error for which
+// the library closed it, such as invalid UTF-8.
 func logClosed(c *websocket.Conn, err error) {
-	code := websocket.StatusAbnormalClosure
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
-		code = ce.Code
+		log.Printf("echo: %v closed %d (%v) %s", c.RemoteAddr(), uint16(ce.Code), ce.Code, ce.Reason)
+		return
 	}
-	log.Printf("echo: %v closed %d (%v)", c.RemoteAddr(), uint16(code), code)
+	log.Printf("echo: %v failed: %v", c.RemoteAddr(), err)
 }
 
 // connSet tracks open connections so that shutdown can close them.
