@@ -639,7 +639,9 @@ func (c *Conn) abnormal(err error) error {
 
 // WriteMessage writes a whole message. A message that fits the write
 // buffer goes out as one frame in one write; a longer one is cut into
-// frames of at most 64 KiB so that control frames are not held up.
+// frames of at most 64 KiB so that control frames are not held up. p is
+// neither modified nor kept, so one slice may be written to many
+// connections at once.
 func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 	op, err := t.opcode()
 	if err != nil {

@@ -3,7 +3,9 @@
 package websocket
 
 import (
+	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
 )
@@ -32,6 +34,13 @@ func (in *input) initRaw() {
 // wait, as they do for Read.
 func (in *input) fillRaw() error {
 	if err := in.raw.Read(in.rawFn); err != nil {
+		// Name the operation as the application knows it.
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "raw-read" {
+			e := *oe
+			e.Op = "read"
+			return &e
+		}
 		return err
 	}
 	if in.rawErr != nil {
