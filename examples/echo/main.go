@@ -45,7 +45,10 @@ func main() {
 		w.Write(page)
 	})
 	mux.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
-		clients.add(c)
+		if !clients.add(c) { // upgraded while shutting down
+			c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
 		defer clients.remove(c)
 		for {
 			// ReadMessage answers pings and returns an error once the
@@ -84,10 +87,13 @@ func main() {
 	defer stop()
 	<-ctx.Done()
 	log.Print("echo: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Hijacked connections are not http.Server's business, so close them
+	// ourselves, with 1001, and first: Shutdown waits up to 5 s for the
+	// spare connections browsers open and never use.
+	clients.closeAll()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	srv.Shutdown(shutdownCtx) // hijacked connections are not its business…
-	clients.closeAll()        // …so close them ourselves, with 1001
+	srv.Shutdown(shutdownCtx)
 }
 
 // logClosed logs how a connection ended: the close code the page sent
@@ -105,17 +111,23 @@ func logClosed(c *websocket.Conn, err error) {
 
 // connSet tracks open connections so that shutdown can close them.
 type connSet struct {
-	mu    sync.Mutex
-	conns map[*websocket.Conn]struct{}
+	mu      sync.Mutex
+	conns   map[*websocket.Conn]struct{}
+	closing bool
 }
 
-func (s *connSet) add(c *websocket.Conn) {
+// add tracks c, unless shutdown has begun.
+func (s *connSet) add(c *websocket.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
 	if s.conns == nil {
 		s.conns = make(map[*websocket.Conn]struct{})
 	}
 	s.conns[c] = struct{}{}
+	return true
 }
 
 func (s *connSet) remove(c *websocket.Conn) {
@@ -128,6 +140,7 @@ func (s *connSet) remove(c *websocket.Conn) {
 // and waits until each close handshake is done or has timed out.
 func (s *connSet) closeAll() {
 	s.mu.Lock()
+	s.closing = true
 	var wg sync.WaitGroup
 	for c := range s.conns {
 		wg.Add(1)
