@@ -28,6 +28,11 @@ type DialOptions struct {
 	// TLSConfig configures wss:// connections; nil means the defaults.
 	TLSConfig *tls.Config
 
+	// NetDialContext, if set, opens the TCP connection instead of a
+	// net.Dialer: to set socket options, go through a tunnel, or hand
+	// over a net.Pipe in tests.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
 	// ReadLimit, ReadBufferSize, WriteBufferSize, CloseTimeout,
 	// PingInterval and PongTimeout mean what they mean on Upgrader, with
 	// the same defaults.
@@ -66,8 +71,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
 
-	var d net.Dialer
-	netConn, err := d.DialContext(ctx, "tcp", addr)
+	dial := opts.NetDialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	netConn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("websocket: dial: %w", err)
 	}

@@ -1433,3 +1433,28 @@ func TestDialChecksResponse(t *testing.T) {
 		})
 	}
 }
+
+// Dial opens its connection through DialOptions.NetDialContext when set.
+func TestDialNetDialContext(t *testing.T) {
+	url := startServer(t, nil, echoMessages)
+	var dialed []string
+	opts := &DialOptions{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialed = append(dialed, network+" "+addr)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	c, err := Dial(context.Background(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if want := "tcp " + tcpAddr(url); len(dialed) != 1 || dialed[0] != want {
+		t.Fatalf("NetDialContext called with %q, want once with %q", dialed, want)
+	}
+	if err := c.WriteMessage(TextMessage, []byte("via the custom dialer")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "via the custom dialer" {
+		t.Fatalf("echo %q, %v", p, err)
+	}
+}
