@@ -93,7 +93,7 @@ type event struct {
 // sends to and closes the queue, and uses the other fields, under its lock.
 type member struct {
 	conn        *websocket.Conn
-	queue       chan []byte // events to send
+	queue       chan *websocket.PreparedMessage // events to send
 	name        string
 	joined      bool                 // the name has arrived
 	closeCode   websocket.StatusCode // for writeLoop, once the queue is closed
@@ -106,7 +106,7 @@ type member struct {
 func (m *member) writeLoop() {
 	for msg := range m.queue {
 		m.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := m.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		if err := m.conn.WritePreparedMessage(msg); err != nil {
 			return // the connection is closed; serve's read fails too
 		}
 	}
@@ -144,7 +144,7 @@ func (rm *room) routes() http.Handler {
 
 // serve reads one connection until it ends.
 func (rm *room) serve(c *websocket.Conn) {
-	m := &member{conn: c, queue: make(chan []byte, queueLen)}
+	m := &member{conn: c, queue: make(chan *websocket.PreparedMessage, queueLen)}
 	rm.mu.Lock()
 	closing := rm.closing
 	if !closing {
@@ -197,7 +197,9 @@ func (rm *room) receive(m *member, text string) {
 // broadcastLocked queues e for every member that has joined. Queueing
 // under the lock gives every member the same events in the same order.
 func (rm *room) broadcastLocked(e event) {
-	msg, _ := json.Marshal(e) // strings always encode
+	// Encode the event, and its frame, once for all members.
+	data, _ := json.Marshal(e) // strings always encode
+	msg, _ := websocket.NewPreparedMessage(websocket.TextMessage, data)
 	var slow []*member
 	for m := range rm.members {
 		if !m.joined {
