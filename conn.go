@@ -574,25 +574,33 @@ func (c *Conn) readFailed(err error) error {
 }
 
 // awaitClose reads until the peer's close frame, the end of the stream, or
-// the close timeout, discarding data. It runs after a close frame went out.
-func (c *Conn) awaitClose() {
+// the close timeout, discarding data. It runs after a close frame went out,
+// and returns the peer's close, or nil if none came or it was invalid.
+func (c *Conn) awaitClose() *CloseError {
 	if c.framingLost || c.closeReceived {
-		return
+		return nil
 	}
 	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
 	for {
 		if err := c.in.skip(c.remaining); err != nil {
-			return
+			return nil
 		}
 		c.remaining = 0
 		h, err := c.readHeader()
 		if err != nil {
-			return
+			return nil
 		}
 		if h.op == opClose {
-			c.in.skip(h.length)
+			p := c.ctrl[:h.length]
+			if c.in.readFull(p) != nil {
+				return nil
+			}
+			if h.masked {
+				mask(h.key, 0, p)
+			}
+			ce, _ := parseClosePayload(p)
 			c.awaitEOF()
-			return
+			return ce
 		}
 		c.remaining = h.length
 	}
@@ -989,9 +997,10 @@ func (c *Conn) Close() error {
 // most 123 bytes of UTF-8), waits for the peer's close frame, and closes the
 // connection. It returns within the close timeout even if the peer never
 // answers or a write is stuck. If a goroutine is reading, that goroutine
-// receives the peer's close frame and returns a *CloseError; otherwise
-// CloseWithStatus reads it itself, discarding data messages that arrive
-// first. Later reads and writes return ErrClosed.
+// receives the peer's close frame; otherwise CloseWithStatus reads it
+// itself, discarding data messages that arrive first. Either way, reads
+// then return a *CloseError with the peer's answer, or ErrClosed if none
+// came; writes return ErrClosed.
 func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 	if err := checkCloseToSend(code, reason); err != nil {
 		return err
@@ -1006,8 +1015,12 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 
 	if c.readMu.TryLock() {
 		if c.readErr == nil {
-			c.awaitClose()
+			// Later reads report the peer's answer, as they would had a
+			// goroutine been reading.
 			c.readErr = ErrClosed
+			if ce := c.awaitClose(); ce != nil {
+				c.readErr = ce
+			}
 			c.in.release()
 		}
 		c.readMu.Unlock()

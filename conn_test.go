@@ -2398,3 +2398,24 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// C9: after Close, a read reports the peer's answer to the close as a
+// *CloseError whether or not a goroutine was reading when Close ran.
+func TestConnC9ReadAfterCloseReportsPeerAnswer(t *testing.T) {
+	url := startServer(t, nil, func(c *Conn) { c.ReadMessage() })
+	c, err := Dial(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWithStatus(StatusGoingAway, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.ReadMessage()
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != StatusGoingAway || ce.Reason != "bye" {
+		t.Fatalf("read after Close returned %v, want the server's answer: CloseError 1001 \"bye\"", err)
+	}
+	if err := c.WriteMessage(TextMessage, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after Close returned %v, want ErrClosed", err)
+	}
+}
