@@ -381,7 +381,7 @@ func (c *Conn) takeBuffered() ([]byte, error) {
 		return nil, io.EOF
 	}
 	if c.in.r == c.in.w {
-		if err := c.in.fill(); err != nil {
+		if err := c.in.fillPayload(c.remaining); err != nil {
 			return nil, c.readFailed(c.abnormal(midFrame(err)))
 		}
 	}

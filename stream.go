@@ -60,6 +60,9 @@ func putBuffer(b *[]byte) {
 type input struct {
 	t    transport
 	size int // the buffer size to ask the pool for
+	// want is the size to ask for at the next fill that needs a buffer:
+	// size, or more while a long payload is streaming through.
+	want int
 
 	buf  *[]byte // nil while nothing is buffered
 	r, w int     // unread bytes are (*buf)[r:w]
@@ -78,7 +81,7 @@ type input struct {
 }
 
 func newInput(t transport, size int, leftover []byte) *input {
-	in := &input{t: t, size: size}
+	in := &input{t: t, size: size, want: size}
 	in.initRaw()
 	if len(leftover) > 0 {
 		in.buf = getBuffer(max(size, len(leftover)))
@@ -129,7 +132,7 @@ func (in *input) fill() error {
 		return in.fillRaw()
 	}
 	if in.buf == nil {
-		in.buf = getBuffer(in.size)
+		in.buf = getBuffer(in.want)
 	}
 	n, err := in.readSome((*in.buf)[in.w:])
 	in.w += n
@@ -140,6 +143,17 @@ func (in *input) fill() error {
 	if in.r == in.w {
 		in.release()
 	}
+	return err
+}
+
+// fillPayload is fill for a reader that wants up to n more payload bytes:
+// a long payload goes through a larger buffer, up to maxFrameSize, so that
+// it takes fewer reads, and leaves in larger pieces to whoever takes it.
+// The buffer is a loan like any other, returned once drained.
+func (in *input) fillPayload(n int64) error {
+	in.want = int(min(max(n, int64(in.size)), maxFrameSize))
+	err := in.fill()
+	in.want = in.size
 	return err
 }
 

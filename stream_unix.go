@@ -57,7 +57,7 @@ func (in *input) fillRaw() error {
 // for the descriptor to become readable.
 func (in *input) rawRead(fd uintptr) bool {
 	if in.buf == nil {
-		in.buf = getBuffer(in.size)
+		in.buf = getBuffer(in.want)
 	}
 	for {
 		in.rawN, in.rawErr = syscall.Read(int(fd), (*in.buf)[in.w:])
