@@ -1,0 +1,133 @@
+// Command server is the server side of the comparison harness: an echo or
+// broadcast WebSocket server built on one library (-lib), or a plain TCP
+// echo after a hand-made handshake as the floor. It listens, prints
+// "ready ADDR" on stdout, and serves until SIGTERM or SIGINT.
+//
+// Every server turns compression off, accepts messages of up to readLimit
+// bytes and skips the origin check: the load generator sends no Origin, and
+// what is measured is the cost of moving messages.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// readLimit is the largest message every server accepts. The workloads send
+// up to 1 MiB; the limit is twice that so that no library's framing
+// overhead gets in the way.
+const readLimit = 2 << 20
+
+// A serveFunc serves connections accepted from ln until the process ends.
+// In echo mode each data message is sent back to its sender with its type;
+// in broadcast mode it goes to every connection, the sender included.
+type serveFunc func(ln net.Listener, broadcast bool) error
+
+var servers = map[string]serveFunc{
+	"rfc6455": serveRFC6455,
+	"gorilla": serveGorilla,
+	"coder":   serveCoder,
+	"gobwas":  serveGobwas,
+	"gws":     serveGws,
+	"tcp":     serveTCP,
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("server: ")
+	lib := flag.String("lib", "rfc6455", "library: "+strings.Join(libNames(), ", "))
+	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
+	mode := flag.String("mode", "echo", "echo or broadcast")
+	flag.Parse()
+
+	serve, ok := servers[*lib]
+	if !ok {
+		log.Fatalf("unknown -lib %q (want one of %s)", *lib, strings.Join(libNames(), ", "))
+	}
+	if *mode != "echo" && *mode != "broadcast" {
+		log.Fatalf("unknown -mode %q (want echo or broadcast)", *mode)
+	}
+	broadcast := *mode == "broadcast"
+	if broadcast && *lib == "tcp" {
+		// The floor only echoes: fanning out needs framing.
+		log.Fatal("-lib tcp has no broadcast mode")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The driver waits for this line before it starts the load generator.
+	fmt.Printf("ready %s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ln, broadcast) }()
+	select {
+	case <-ctx.Done():
+		// Connections die with the process; nothing is worth waiting for.
+	case err := <-errc:
+		log.Fatalf("%s: %v", *lib, err)
+	}
+}
+
+func libNames() []string {
+	names := make([]string, 0, len(servers))
+	for name := range servers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// hub is the set of connections a broadcast goes to. A broadcast holds the
+// lock for its whole fan-out: broadcasts then go out one after another, a
+// connection never has two broadcasts writing to it at once (which gorilla
+// forbids), and the publisher's goroutine does all the writes without
+// handing each one to another goroutine. On a server pinned to one core,
+// that is the cheapest way to fan out; the load generator publishes one
+// message at a time anyway.
+type hub[C comparable] struct {
+	mu    sync.Mutex
+	conns []C
+}
+
+func (h *hub[C]) add(c C) {
+	h.mu.Lock()
+	h.conns = append(h.conns, c)
+	h.mu.Unlock()
+}
+
+func (h *hub[C]) remove(c C) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.conns {
+		if x == c {
+			last := len(h.conns) - 1
+			h.conns[i] = h.conns[last]
+			var zero C
+			h.conns[last] = zero
+			h.conns = h.conns[:last]
+			return
+		}
+	}
+}
+
+// each calls f for every connection, one broadcast at a time.
+func (h *hub[C]) each(f func(C)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
+		f(c)
+	}
+}
