@@ -742,18 +742,27 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	total := 0
-	room := len(*w.buf) - maxHeaderSize
-	if w.n == 0 && len(p) >= room && !w.c.client {
-		// Large writes skip the buffer: header and payload go out
-		// together, the payload straight from p.
-		for len(p) >= room {
-			n := min(len(p), maxFrameSize)
-			if w.err = w.c.writeFrameVec(false, w.op, p[:n]); w.err != nil {
+	room := w.room()
+	if w.n+len(p) > room && room < maxFrameSize {
+		// A large write: grow the buffer to hold a whole frame, keeping
+		// what it holds, so that the message's last frame carries FIN and
+		// leaves in one write, with no empty frame after it.
+		bigger := getBuffer(maxHeaderSize + min(w.n+len(p), maxFrameSize))
+		copy((*bigger)[maxHeaderSize:], (*w.buf)[maxHeaderSize:maxHeaderSize+w.n])
+		putBuffer(w.buf)
+		w.buf = bigger
+		room = w.room()
+	}
+	if w.n == 0 && !w.c.client {
+		// Whole frames before the last leave straight from p, header and
+		// payload in one vectored write.
+		for len(p) > room {
+			if w.err = w.c.writeFrameVec(false, w.op, p[:room]); w.err != nil {
 				return total, w.err
 			}
 			w.op = opContinuation
-			total += n
-			p = p[n:]
+			total += room
+			p = p[room:]
 		}
 	}
 	for len(p) > 0 {
@@ -762,12 +771,17 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 				return total, err
 			}
 		}
-		n := copy((*w.buf)[maxHeaderSize+w.n:], p)
+		n := copy((*w.buf)[maxHeaderSize+w.n:maxHeaderSize+room], p)
 		w.n += n
 		total += n
 		p = p[n:]
 	}
 	return total, nil
+}
+
+// room is how much payload the buffer takes before it goes out as a frame.
+func (w *messageWriter) room() int {
+	return min(len(*w.buf)-maxHeaderSize, maxFrameSize)
 }
 
 // ReadFrom reads r to its end into the message, straight into the frame
@@ -781,12 +795,12 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	for {
-		if w.n == len(*w.buf)-maxHeaderSize {
+		if w.n == w.room() {
 			if err := w.flush(false); err != nil {
 				return total, err
 			}
 		}
-		n, err := r.Read((*w.buf)[maxHeaderSize+w.n:])
+		n, err := r.Read((*w.buf)[maxHeaderSize+w.n : maxHeaderSize+w.room()])
 		w.n += n
 		total += int64(n)
 		if err == io.EOF {

@@ -1690,7 +1690,7 @@ func TestConnS3ClientMasksEveryFrame(t *testing.T) {
 		}
 		want = append(want, rawFrame{fin: true, op: 0x9, payload: ping})
 	}
-	long := bytes.Repeat([]byte("long message "), 500) // 6500 bytes: more than the write buffer
+	long := bytes.Repeat([]byte("long message "), 8000) // 104000 bytes: more than a frame holds
 	if err := c.WriteMessage(TextMessage, long); err != nil {
 		t.Fatal(err)
 	}
@@ -2417,5 +2417,42 @@ func TestConnC9ReadAfterCloseReportsPeerAnswer(t *testing.T) {
 	}
 	if err := c.WriteMessage(TextMessage, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after Close returned %v, want ErrClosed", err)
+	}
+}
+
+// An echo through io.Copy from a NextReader into a NextWriter sends the
+// message in as few frames as maxFrameSize allows, the last one carrying
+// FIN: no empty frame follows to end it.
+func TestConnCopyEchoFraming(t *testing.T) {
+	url := startServer(t, nil, echoStreams)
+	rc := dialRaw(t, url)
+	for _, n := range []int{16 << 10, 200 << 10} {
+		p := bytes.Repeat([]byte{0xA5}, n)
+		rc.write(clientFrame(0x82, p))
+		var got []byte
+		frames := 0
+		for {
+			f, err := rc.readFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames++
+			if len(f.payload) > maxFrameSize {
+				t.Fatalf("%d bytes: a frame of %d bytes, more than %d", n, len(f.payload), maxFrameSize)
+			}
+			if len(f.payload) == 0 {
+				t.Fatalf("%d bytes: an empty frame in the echo (frame %d)", n, frames)
+			}
+			got = append(got, f.payload...)
+			if f.fin {
+				break
+			}
+		}
+		if !bytes.Equal(got, p) {
+			t.Fatalf("%d bytes: the echo differs", n)
+		}
+		if want := (n + maxFrameSize - 1) / maxFrameSize; frames != want {
+			t.Errorf("%d bytes came back in %d frames, want %d", n, frames, want)
+		}
 	}
 }
