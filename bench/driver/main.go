@@ -1,0 +1,179 @@
+// Command driver runs the comparison: every workload against every
+// server, a fresh server process per run, and prints markdown tables of
+// the medians over the repetitions.
+//
+//	cd bench && go run ./driver [-quick] [-reps 3] [-workloads echo-16B-1,idle-10000] [-out results.md]
+//
+// It builds bench/server and bench/loadgen into a temporary directory,
+// then for each workload and repetition runs each server in turn,
+// starting from a different server each repetition so that a slow drift of
+// the machine does not always land on the same one. The server runs
+// pinned to CPU 0 and the load generator to CPU 1 (with taskset), so each
+// has a core of its own and the Go runtime in each sets GOMAXPROCS to 1.
+//
+// The headline figure is the server's CPU time per message: utime+stime
+// from /proc/PID/stat read when the load generator says "start" and again
+// when it says "stop", divided by the messages it counted in between. On
+// a small, noisy machine that is far steadier than throughput, which
+// depends on what else got scheduled. The same two snapshots give the
+// read and write system calls (/proc/PID/io) and, for idle connections,
+// the growth of resident memory (/proc/PID/status). It needs Linux.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// servers lists every server bench/server knows, ours first.
+var servers = []string{"rfc6455", "gorilla", "coder", "gobwas", "gws", "tcp"}
+
+// ours is the library under test; tcp is the floor, not a library.
+const (
+	ours  = "rfc6455"
+	floor = "tcp"
+)
+
+type config struct {
+	reps     int
+	duration time.Duration
+	warmup   time.Duration
+	quick    bool
+	servers  []string
+	loads    []workload
+	bin      string // directory with the server and loadgen binaries
+	hz       float64
+	pin      bool
+}
+
+func main() {
+	var (
+		cfg       config
+		workloads = flag.String("workloads", "", "comma-separated `names` of workloads to run (default all)")
+		only      = flag.String("servers", "", "comma-separated `names` of servers to run (default all)")
+		outFile   = flag.String("out", "", "also write the markdown to `file`")
+	)
+	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each workload and server")
+	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "measurement window of each run")
+	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "traffic before each window")
+	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: one short repetition with fewer connections")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fatalf("unexpected arguments %q", flag.Args())
+	}
+	if cfg.quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["reps"] {
+			cfg.reps = 1
+		}
+		if !set["duration"] {
+			cfg.duration = 200 * time.Millisecond
+		}
+		if !set["warmup"] {
+			cfg.warmup = 50 * time.Millisecond
+		}
+	}
+	var err error
+	if cfg.loads, err = selectWorkloads(allWorkloads(cfg.quick), *workloads); err != nil {
+		fatalf("%v", err)
+	}
+	if cfg.servers, err = selectServers(*only); err != nil {
+		fatalf("%v", err)
+	}
+	if cfg.reps < 1 {
+		fatalf("-reps must be at least 1")
+	}
+
+	var md strings.Builder
+	out := io.MultiWriter(os.Stdout, &md)
+	fmt.Fprint(out, describe())
+
+	cfg.hz = clockTicks()
+	cfg.pin = canPin()
+	if !cfg.pin {
+		fmt.Fprintln(out, "\n**warning**: taskset or a second CPU is missing; processes run unpinned")
+	}
+
+	tmp, err := os.MkdirTemp("", "wsbench")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	cfg.bin = tmp
+	if err := build(tmp); err != nil {
+		os.RemoveAll(tmp)
+		fatalf("%v", err)
+	}
+
+	// Ctrl-C ends the run in progress (its processes are ended with it)
+	// and prints the tables of what has been measured so far.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	start := time.Now()
+	res := runAll(ctx, cfg)
+	elapsed := time.Since(start)
+
+	fmt.Fprint(out, report(cfg, res))
+	fmt.Fprintf(out, "\nTotal time of the runs: %s (%d runs, %.1f s each on average).\n",
+		elapsed.Round(time.Second), res.runs, elapsed.Seconds()/float64(max(res.runs, 1)))
+	if *outFile != "" {
+		if err := os.WriteFile(*outFile, []byte(md.String()), 0o644); err != nil {
+			fatalf("%v", err)
+		}
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "driver: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func selectServers(list string) ([]string, error) {
+	if list == "" {
+		return servers, nil
+	}
+	var sel []string
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		known := false
+		for _, s := range servers {
+			known = known || s == name
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown server %q (known: %s)", name, strings.Join(servers, " "))
+		}
+		sel = append(sel, name)
+	}
+	return sel, nil
+}
+
+// build compiles the server and the load generator into dir, from the
+// bench module the driver is run in.
+func build(dir string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	for _, name := range []string{"server", "loadgen"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
+		cmd.Dir = root
+		cmd.Stdout = os.Stderr
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s in %s: %w", name, root, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// A workload is one row of the tables.
+type workload struct {
+	name  string // as given to -workloads; the full-size name even under -quick
+	label string // as printed: the name with the counts actually used
+	mode  string // echo, idle or broadcast: the load generator's -mode
+	size  int    // payload bytes
+	conns int
+}
+
+// unit names what a workload's per-message figures are per.
+func (w workload) unit() string {
+	switch w.mode {
+	case "idle":
+		return "handshake"
+	case "broadcast":
+		return "delivery"
+	}
+	return "message"
+}
+
+// serverMode is the bench/server -mode for w.
+func (w workload) serverMode() string {
+	if w.mode == "broadcast" {
+		return "broadcast"
+	}
+	return "echo"
+}
+
+// skips reports whether server s does not take part in w: the tcp floor
+// has no broadcast.
+func (w workload) skips(s string) bool {
+	return s == floor && w.mode == "broadcast"
+}
+
+// allWorkloads returns the workloads of the issue: echo of four sizes
+// over 1, 64 and 1,000 connections, 10,000 idle connections, and a
+// broadcast to 1,000 subscribers. quick cuts the connection counts by ten
+// (64 stays) so that a smoke test is fast.
+func allWorkloads(quick bool) []workload {
+	scale := func(n int) int {
+		if quick && n > 64 {
+			return n / 10
+		}
+		return n
+	}
+	var ws []workload
+	for _, size := range []int{16, 1 << 10, 16 << 10, 1 << 20} {
+		for _, conns := range []int{1, 64, 1000} {
+			ws = append(ws, workload{
+				name:  fmt.Sprintf("echo-%s-%d", sizeName(size), conns),
+				label: fmt.Sprintf("echo-%s-%d", sizeName(size), scale(conns)),
+				mode:  "echo",
+				size:  size,
+				conns: scale(conns),
+			})
+		}
+	}
+	ws = append(ws,
+		workload{
+			name:  "idle-10000",
+			label: fmt.Sprintf("idle-%d", scale(10000)),
+			mode:  "idle",
+			conns: scale(10000),
+		},
+		workload{
+			name:  "broadcast-64B-1000",
+			label: fmt.Sprintf("broadcast-64B-%d", scale(1000)),
+			mode:  "broadcast",
+			size:  64,
+			conns: scale(1000),
+		},
+	)
+	return ws
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// selectWorkloads keeps the workloads named in list, in the order of all;
+// an empty list keeps all. A name matches either form of a workload's
+// name, so that a -workloads list works with and without -quick.
+func selectWorkloads(all []workload, list string) ([]workload, error) {
+	if list == "" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		want[strings.TrimSpace(name)] = true
+	}
+	var sel []workload
+	for _, w := range all {
+		if want[w.name] || want[w.label] {
+			sel = append(sel, w)
+			delete(want, w.name)
+			delete(want, w.label)
+		}
+	}
+	if len(want) > 0 {
+		var names []string
+		for _, w := range all {
+			names = append(names, w.name)
+		}
+		var unknown []string
+		for name := range want {
+			unknown = append(unknown, name)
+		}
+		return nil, fmt.Errorf("unknown workloads %q (known: %s)", unknown, strings.Join(names, ","))
+	}
+	return sel, nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stopGrace is how long the loops get, once the window has closed, to
+// finish the round trip they are in before their reads are cut short.
+const stopGrace = 10 * time.Second
+
+// echoer is one connection's closed loop and what it counted.
+type echoer struct {
+	*wsConn
+	size int64
+	h    hist
+	sent atomic.Int64 // when the message in flight was written; atomic for split loops
+}
+
+// runEcho runs the echo workload: every connection writes the prepared
+// frame, waits for the whole reply, and writes again.
+func runEcho(o options) (result, error) {
+	op := byte(opBinary)
+	if !o.binary {
+		op = opText
+	}
+	want := payload(o.size)
+	frame := buildFrame(op, want)
+
+	// A reader big enough for the whole reply takes it in one read; past
+	// 64 KiB the reply is read in 64 KiB pieces, which keeps a thousand
+	// connections' buffers small.
+	conns, err := dialAll(o.addr, o.conns, min(max(o.size+14, 4096), 64<<10))
+	if err != nil {
+		return result{}, err
+	}
+	// One round trip on the first connection, outside any window,
+	// checks that the server sends back the bytes it was sent.
+	if _, err := conns[0].c.Write(frame); err != nil {
+		return result{}, fmt.Errorf("first message: %w", err)
+	}
+	if err := checkMessage(conns[0].br, op, want); err != nil {
+		return result{}, fmt.Errorf("first reply: %w", err)
+	}
+
+	var (
+		phase atomic.Int32
+		errs  firstError
+		wg    sync.WaitGroup
+		es    = make([]*echoer, len(conns))
+	)
+	for i, c := range conns {
+		e := &echoer{wsConn: c, size: int64(o.size)}
+		es[i] = e
+		wg.Add(1)
+		if len(frame) > splitAbove {
+			e.split(frame, &phase, &errs, &wg)
+		} else {
+			go e.loop(frame, &phase, &errs, &wg)
+		}
+	}
+	d, allocs := window(o, &phase)
+	cut := time.Now().Add(stopGrace)
+	for _, e := range es {
+		e.c.SetDeadline(cut)
+	}
+	wg.Wait()
+
+	var all hist
+	for _, e := range es {
+		all.merge(&e.h)
+		e.c.Close()
+	}
+	r := result{
+		Mode:     "echo",
+		Conns:    o.conns,
+		Messages: all.n,
+		Bytes:    all.n * int64(o.size),
+		Seconds:  d.Seconds(),
+		P50us:    all.quantile(0.50),
+		P99us:    all.quantile(0.99),
+		Allocs:   allocs,
+	}
+	errs.fill(&r)
+	return r, nil
+}
+
+// loop is the closed loop in one goroutine: write, read the reply, count.
+func (e *echoer) loop(frame []byte, phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for phase.Load() != done {
+		e.sent.Store(now())
+		if _, err := e.c.Write(frame); err != nil {
+			e.fail(phase, errs, err)
+			return
+		}
+		if !e.reply(phase, errs) {
+			return
+		}
+	}
+}
+
+// split is the closed loop in two goroutines, for frames too big to write
+// without reading at the same time: write writes, read reads, and a token
+// passes between them so that one message is in flight. Both goroutines
+// start here, before any window, so that starting them allocates nothing
+// inside it.
+func (e *echoer) split(frame []byte, phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
+	turn := make(chan struct{}, 1)
+	turn <- struct{}{}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer close(turn)
+		for e.reply(phase, errs) && phase.Load() != done {
+			turn <- struct{}{}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range turn {
+			if phase.Load() == done {
+				break
+			}
+			e.sent.Store(now())
+			if _, err := e.c.Write(frame); err != nil {
+				e.fail(phase, errs, err)
+				break
+			}
+		}
+		// The reader may be waiting for a reply to a message never sent.
+		e.c.SetReadDeadline(time.Now())
+		<-readDone
+	}()
+}
+
+// reply reads the reply to the message in flight and counts it if it
+// completed inside the window. It reports whether to go on.
+func (e *echoer) reply(phase *atomic.Int32, errs *firstError) bool {
+	n, err := readMessage(e.br)
+	if err != nil {
+		e.fail(phase, errs, err)
+		return false
+	}
+	if n != e.size {
+		e.fail(phase, errs, fmt.Errorf("reply of %d bytes to a message of %d", n, e.size))
+		return false
+	}
+	if phase.Load() == measuring {
+		e.h.add(now() - e.sent.Load())
+	}
+	return true
+}
+
+// fail records err unless the window has closed: after that, errors come
+// from the deadlines that end the loops.
+func (e *echoer) fail(phase *atomic.Int32, errs *firstError, err error) {
+	if phase.Load() != done {
+		errs.add(err)
+	}
+}
