@@ -528,7 +528,7 @@ func (c *Conn) handleControl(h header) error {
 	switch h.op {
 	case opPing:
 		// §5.5.2: answer as soon as practical.
-		if err := c.writePong(p); err != nil && !errors.Is(err, ErrClosed) {
+		if err := c.writeControl(opPong, p); err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	case opPong:
@@ -874,41 +874,44 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 	return c.wrote(0, err)
 }
 
-// writePong answers a ping. The reader writes it, so it must not wait
-// forever on a peer that sends pings and reads nothing: the write gets the
-// close timeout, or the application's write deadline if that is sooner.
-func (c *Conn) writePong(payload []byte) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	bound := time.Now().Add(c.closeTimeout)
-	var user time.Time
-	if d := c.writeDeadline.Load(); d != nil {
-		user = *d
-	}
-	if user.IsZero() || user.After(bound) {
-		c.t.SetWriteDeadline(bound)
-		defer func() {
-			if d := c.writeDeadline.Load(); d != nil {
-				user = *d
-			}
-			c.t.SetWriteDeadline(user)
-		}()
-	}
-	return c.wrote(c.t.Write(c.appendControl(c.ctrlOut[:0], opPong, payload)))
-}
-
 // writeControl sends a control frame. Only frameMu is taken, so it can go
-// out between the frames of a message.
+// out between the frames of a message. A close is the last frame the
+// connection sends (§5.5.1). A pong is written by the reader, so it must
+// not wait forever on a peer that sends pings and reads nothing: it gets
+// the close timeout as its deadline, or the application's if sooner.
 func (c *Conn) writeControl(op opcode, payload []byte) error {
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
 	if err := c.writable(); err != nil {
 		return err
 	}
+	switch {
+	case op == opClose:
+		c.closeSent = true
+	case op == opPong && c.boundWrite():
+		defer c.restoreWriteDeadline()
+	}
 	return c.wrote(c.t.Write(c.appendControl(c.ctrlOut[:0], op, payload)))
+}
+
+// boundWrite puts the close timeout on the next write, unless the
+// application's write deadline comes sooner, and reports whether it did.
+func (c *Conn) boundWrite() bool {
+	bound := time.Now().Add(c.closeTimeout)
+	if d := c.writeDeadline.Load(); d != nil && !d.IsZero() && !d.After(bound) {
+		return false
+	}
+	c.t.SetWriteDeadline(bound)
+	return true
+}
+
+// restoreWriteDeadline puts the application's write deadline back.
+func (c *Conn) restoreWriteDeadline() {
+	var user time.Time
+	if d := c.writeDeadline.Load(); d != nil {
+		user = *d
+	}
+	c.t.SetWriteDeadline(user)
 }
 
 func (c *Conn) appendControl(b []byte, op opcode, payload []byte) []byte {
@@ -941,13 +944,7 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 		b = binary.BigEndian.AppendUint16(b, uint16(code))
 		b = append(b, reason[:min(len(reason), maxCloseReason)]...)
 	}
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	c.closeSent = true
-	return c.wrote(c.t.Write(c.appendControl(c.ctrlOut[:0], opClose, b)))
+	return c.writeControl(opClose, b)
 }
 
 // writable reports why no frame can be sent, if one cannot. Call with
