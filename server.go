@@ -2,8 +2,10 @@ package websocket
 
 import (
 	"fmt"
+	"log"
 	"net/http"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -206,21 +208,55 @@ var headerValueReplacer = strings.NewReplacer("\r", " ", "\n", " ")
 
 // Handler returns an http.Handler that upgrades each request with u and
 // calls f with the connection. When f returns, the connection is closed
-// with StatusNormalClosure; if f panics, with StatusInternalError. Requests
-// that are not valid handshakes get an HTTP error and never reach f.
+// with StatusNormalClosure. Requests that are not valid handshakes get an
+// HTTP error and never reach f.
+//
+// f runs on a goroutine of its own, and the HTTP handler returns as soon as
+// the connection is upgraded, so that net/http's per-request state does not
+// live as long as the connection. A panic in f therefore does not reach
+// net/http's recovery: Handler recovers it, closes the connection with
+// StatusInternalError, and logs the panic with its stack to the server's
+// ErrorLog, as net/http does for its handlers.
 func (u *Upgrader) Handler(f func(*Conn)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := u.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		defer func() {
-			if p := recover(); p != nil {
-				c.CloseWithStatus(StatusInternalError, "")
-				panic(p)
-			}
-			c.Close()
+		logger := serverLog(r)
+		go func() {
+			defer c.Close()
+			defer recoverPanic(c, logger)
+			f(c)
 		}()
-		f(c)
 	})
+}
+
+// serverLog returns the ErrorLog of the server that received r, or nil for
+// the log package's standard logger.
+func serverLog(r *http.Request) *log.Logger {
+	if s, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		return s.ErrorLog
+	}
+	return nil
+}
+
+// recoverPanic, deferred around application code that serves c, stops a
+// panic there from ending the program: c is closed with
+// StatusInternalError and the panic is logged with its stack, except for
+// http.ErrAbortHandler, which asks for the connection to end quietly.
+func recoverPanic(c *Conn, logger *log.Logger) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p != http.ErrAbortHandler {
+		stack := make([]byte, 64<<10)
+		stack = stack[:runtime.Stack(stack, false)]
+		if logger == nil {
+			logger = log.Default()
+		}
+		logger.Printf("websocket: panic serving %v: %v\n%s", c.RemoteAddr(), p, stack)
+	}
+	c.CloseWithStatus(StatusInternalError, "")
 }

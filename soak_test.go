@@ -471,6 +471,20 @@ type soakServer struct {
 func (s *soakServer) handler() http.Handler {
 	u := &Upgrader{}
 	echo := u.Handler(func(c *Conn) {
+		// Handler runs this on a goroutine of its own, after ServeHTTP
+		// returned: this is where a connection is open. The client sees
+		// its first echo only after the Add, so wait, which runs once
+		// every client is done, cannot miss it.
+		s.wg.Add(1)
+		defer s.wg.Done()
+		open := s.open.Add(1)
+		defer s.open.Add(-1)
+		for {
+			peak := s.peak.Load()
+			if open <= peak || s.peak.CompareAndSwap(peak, open) {
+				break
+			}
+		}
 		s.conns.Store(c, nil)
 		defer s.conns.Delete(c)
 		var n, b int64
@@ -487,19 +501,7 @@ func (s *soakServer) handler() http.Handler {
 			s.errs.add(fmt.Errorf("%v after %d messages", err, n))
 		}
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.wg.Add(1)
-		defer s.wg.Done()
-		open := s.open.Add(1)
-		defer s.open.Add(-1)
-		for {
-			peak := s.peak.Load()
-			if open <= peak || s.peak.CompareAndSwap(peak, open) {
-				break
-			}
-		}
-		echo.ServeHTTP(w, r)
-	})
+	return echo
 }
 
 // wait waits for every handler to return. If they do not within
