@@ -130,6 +130,11 @@ type Conn struct {
 	onPong        atomic.Pointer[func([]byte)]
 	ctrl          [maxControlPayload]byte
 	mr            messageReader
+	// noWait makes the wait for a new message end with errWouldBlock
+	// instead (see nextMessage); ev is set when EventHandler serves the
+	// connection.
+	noWait bool
+	ev     atomic.Pointer[eventLoop]
 
 	// The writing half. msgMu is held for a whole data message so that two
 	// messages never mix their fragments; frameMu for a single frame, so
@@ -296,6 +301,9 @@ func (c *Conn) startMessage() error {
 		}
 	}
 	if err := c.nextFrame(); err != nil {
+		if err == errWouldBlock {
+			return err
+		}
 		return c.readFailed(err)
 	}
 	return nil
@@ -446,7 +454,11 @@ func (c *Conn) endMessage() error {
 // fragments of a message).
 func (c *Conn) nextFrame() error {
 	for {
+		// Only the wait for a new message may end early: inside one, and
+		// inside a control frame, the rest follows promptly.
+		c.in.noWait = c.noWait && !c.inMessage
 		h, err := c.readHeader()
+		c.in.noWait = false
 		if err != nil {
 			return err
 		}
@@ -508,6 +520,9 @@ func (c *Conn) readHeader() (header, error) {
 		// Between frames the stream may end; inside a header it may not.
 		partial := c.in.r < c.in.w
 		if err := c.in.fillHeader(); err != nil {
+			if err == errWouldBlock {
+				return h, err // nothing consumed: the next call starts over
+			}
 			if partial {
 				err = midFrame(err)
 			}
@@ -1057,6 +1072,11 @@ func (c *Conn) closeTransport() {
 		c.stopKeepAlive()
 		close(c.done)
 		c.t.Close()
+		if e := c.ev.Load(); e != nil {
+			// A connection waiting in the poller gets no event for this:
+			// serve it once more, to report the end.
+			e.wake(c)
+		}
 	})
 }
 

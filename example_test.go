@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rfc6455/websocket"
@@ -160,4 +162,62 @@ func ExampleUpgrader_keepalive() {
 
 func wsURL(srv *httptest.Server) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// A room that tells everyone how many are in it, served by events: between
+// messages a connection holds no goroutine.
+func ExampleUpgrader_EventHandler() {
+	var (
+		mu    sync.Mutex
+		peers = map[*websocket.Conn]bool{}
+	)
+	announce := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		m, _ := websocket.NewPreparedMessage(websocket.TextMessage, []byte(fmt.Sprintf("%d here", len(peers))))
+		for c := range peers {
+			c.WritePreparedMessage(m)
+		}
+	}
+	var upgrader websocket.Upgrader
+	srv := httptest.NewServer(upgrader.EventHandler(websocket.Events{
+		Open: func(c *websocket.Conn) {
+			mu.Lock()
+			peers[c] = true
+			mu.Unlock()
+			announce()
+		},
+		Message: func(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
+			// This room only counts; a chat would broadcast r here.
+		},
+		Close: func(c *websocket.Conn, err error) {
+			mu.Lock()
+			delete(peers, c)
+			mu.Unlock()
+			announce()
+		},
+	}))
+	defer srv.Close()
+
+	alice, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, msg, _ := alice.ReadMessage()
+	fmt.Println("alice:", string(msg))
+
+	bob, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, msg, _ = alice.ReadMessage()
+	fmt.Println("alice:", string(msg))
+	bob.Close()
+	_, msg, _ = alice.ReadMessage()
+	fmt.Println("alice:", string(msg))
+	alice.Close()
+	// Output:
+	// alice: 1 here
+	// alice: 2 here
+	// alice: 1 here
 }

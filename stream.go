@@ -74,6 +74,9 @@ type input struct {
 	rawFn  func(fd uintptr) bool // in.rawRead, bound once so that reads do not allocate
 	rawN   int
 	rawErr error
+	// noWait makes a fill that would wait for data fail with errWouldBlock
+	// instead; only a raw read honours it.
+	noWait bool
 
 	// small receives the first bytes after a silence when the transport has
 	// no file descriptor, so that no pooled buffer waits with it.

@@ -43,6 +43,9 @@ func (in *input) fillRaw() error {
 		}
 		return err
 	}
+	if in.rawErr == syscall.EAGAIN {
+		return errWouldBlock // only with noWait set
+	}
 	if in.rawErr != nil {
 		return os.NewSyscallError("read", in.rawErr)
 	}
@@ -54,7 +57,7 @@ func (in *input) fillRaw() error {
 }
 
 // rawRead is the callback of syscall.RawConn.Read: it returns false to wait
-// for the descriptor to become readable.
+// for the descriptor to become readable, unless noWait is set.
 func (in *input) rawRead(fd uintptr) bool {
 	if in.buf == nil {
 		in.buf = getBuffer(in.want)
@@ -69,7 +72,7 @@ func (in *input) rawRead(fd uintptr) bool {
 		if in.r == in.w {
 			in.release()
 		}
-		return false
+		return in.noWait
 	}
 	if in.rawN < 0 {
 		in.rawN = 0

@@ -1,0 +1,211 @@
+package websocket
+
+import (
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"sync/atomic"
+)
+
+// Events are the callbacks through which Upgrader.EventHandler serves a
+// connection. Any of them may be nil.
+//
+// The callbacks of one connection run one at a time, in order: Open, then
+// Message for each message, then Close. Callbacks of different connections
+// run at the same time. Writes to the connection are allowed from any
+// goroutine at any time, as with every Conn.
+type Events struct {
+	// Open is called once the connection is established, before any
+	// message is read.
+	Open func(c *Conn)
+
+	// Message is called for each data message, with a reader that streams
+	// its payload as NextReader's does: text is checked as UTF-8 as it is
+	// read, and what the callback leaves unread is skipped. The reader is
+	// valid until Message returns. The next message is not read before
+	// Message returns, so a slow callback slows its own connection only.
+	Message func(c *Conn, t MessageType, r io.Reader)
+
+	// Close is called once, last, when the connection has ended, with the
+	// read error that ended it: a *CloseError carrying the peer's close
+	// code, or one with StatusAbnormalClosure if the peer vanished, or
+	// ErrClosed if this side closed first and no answer came. The
+	// connection is closed by then.
+	Close func(c *Conn, err error)
+}
+
+// EventHandler returns an http.Handler that upgrades each request with u
+// and hands the connection's messages to ev as they arrive. It serves what
+// Handler serves with a function, but keeps no goroutine for a connection
+// between its messages: on Linux, connections that wait for their peer sit
+// in an epoll set that a single goroutine watches, and a goroutine is lent
+// to a connection only while a message is read and handled. An idle
+// connection then costs a few KiB of memory in all, which matters when
+// there are tens of thousands of them.
+//
+// Elsewhere, and for connections without a file descriptor of their own
+// (TLS ones among them), each connection keeps a goroutine that reads it,
+// as Handler does; the callbacks behave the same either way.
+//
+// A panic in a callback closes that connection with StatusInternalError
+// and is logged, as with Handler; Close is still called.
+func (u *Upgrader) EventHandler(ev Events) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := u.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		e := &eventLoop{events: ev, logger: serverLog(r)}
+		e.state.Store(evRunning)
+		c.ev.Store(e)
+		if ev.Open != nil && !e.call(c, func() { ev.Open(c) }) {
+			// Open panicked and the connection is closed: serve only
+			// reports that to Close.
+			e.serve(c)
+			return
+		}
+		if !c.watch(e) {
+			// No poller for this connection: it keeps a reader.
+			go e.serve(c)
+			return
+		}
+		// Frames the client sent along with its handshake are already in
+		// the read buffer, where the poller cannot see them: serve them
+		// now, and let the poller take over from there.
+		e.serve(c)
+	})
+}
+
+// eventLoop is the state of a connection served by EventHandler.
+type eventLoop struct {
+	events Events
+	logger *log.Logger
+	// state says whether a goroutine is serving the connection, so that a
+	// wake-up while one is never starts a second one.
+	state  atomic.Int32
+	closed bool // Close was called; only the serving goroutine touches it
+	// polled is set once the connection is in the poller's set; after that
+	// it waits there between messages instead of in a read.
+	polled bool
+	fd     int32 // the connection's descriptor, the poller's key for it
+}
+
+// The values of eventLoop.state.
+const (
+	evIdle    = iota // waiting in the poller; a wake-up starts a goroutine
+	evRunning        // a goroutine is serving the connection
+	evAgain          // as running, and woken meanwhile: look once more
+)
+
+// wake starts a goroutine to serve the connection, unless one is serving
+// it already, in which case that one looks again before it stops.
+func (e *eventLoop) wake(c *Conn) {
+	for {
+		switch s := e.state.Load(); s {
+		case evIdle:
+			if e.state.CompareAndSwap(evIdle, evRunning) {
+				lend(c)
+				return
+			}
+		default:
+			if e.state.CompareAndSwap(s, evAgain) {
+				return
+			}
+		}
+	}
+}
+
+// serve delivers the messages waiting on the connection, then leaves the
+// connection to the poller. Without a poller it reads until the
+// connection ends.
+func (e *eventLoop) serve(c *Conn) {
+	for !e.closed {
+		t, r, err := c.nextMessage(!e.polled)
+		if err == errWouldBlock {
+			// The socket is empty: wait in the poller. Bytes that arrive
+			// from now on raise an event, and if it comes before the
+			// state changes below it leaves the state at evAgain, so it
+			// is not lost.
+			if e.state.CompareAndSwap(evRunning, evIdle) {
+				return
+			}
+			e.state.Store(evRunning)
+			continue
+		}
+		if err != nil {
+			e.closed = true
+			c.Close()
+			c.unwatch(e)
+			if e.events.Close != nil {
+				e.call(c, func() { e.events.Close(c, err) })
+			}
+			return
+		}
+		if e.events.Message != nil {
+			e.call(c, func() { e.events.Message(c, t, r) })
+		}
+	}
+}
+
+// call runs an application callback, and reports false if it panicked, in
+// which case the connection has been closed with StatusInternalError.
+func (e *eventLoop) call(c *Conn, f func()) (ok bool) {
+	defer recoverPanic(c, e.logger)
+	f()
+	return true
+}
+
+// Goroutines lent to connections are kept for the next one rather than
+// left to exit, up to maxIdleWorkers of them: a fresh goroutine starts
+// with a small stack that grows, by copying, as deep as a message's
+// handling goes, every time, while a kept one has grown already.
+var (
+	workQueue   = make(chan *Conn) // unbuffered: a send finds a waiting worker or fails
+	idleWorkers atomic.Int32
+)
+
+// maxIdleWorkers bounds the goroutines kept waiting for work: enough for
+// bursts of messages on a few cores; a goroutine that finds the bound
+// reached exits.
+const maxIdleWorkers = 64
+
+// lend runs the event loop of c on an idle worker, or on a new one.
+func lend(c *Conn) {
+	select {
+	case workQueue <- c:
+	default:
+		go work(c)
+	}
+}
+
+func work(c *Conn) {
+	for {
+		c.ev.Load().serve(c)
+		if idleWorkers.Add(1) > maxIdleWorkers {
+			idleWorkers.Add(-1)
+			return
+		}
+		c = <-workQueue
+		idleWorkers.Add(-1)
+	}
+}
+
+// errWouldBlock is what the event loop's reads return when no message has
+// begun and the stream has nothing more for now.
+var errWouldBlock = errors.New("websocket: no message waiting")
+
+// nextMessage is NextReader for the event loop. With wait false, it
+// returns errWouldBlock rather than wait for a message to begin; control
+// frames that arrive meanwhile are handled as usual.
+func (c *Conn) nextMessage(wait bool) (MessageType, io.Reader, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.noWait = !wait
+	err := c.startMessage()
+	c.noWait = false
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.msgType, &c.mr, nil
+}
