@@ -35,7 +35,7 @@ import (
 )
 
 // servers lists every server bench/server knows, ours first.
-var servers = []string{"rfc6455", "gorilla", "coder", "gobwas", "gws", "tcp"}
+var servers = []string{"rfc6455", "rfc6455-handler", "gorilla", "coder", "gobwas", "gws", "tcp"}
 
 // ours is the library under test; tcp is the floor, not a library.
 const (

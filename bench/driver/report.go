@@ -177,7 +177,7 @@ func bestRatio(med map[string]float64, lower bool) string {
 	}
 	best, found := 0.0, false
 	for s, v := range med {
-		if s == ours || s == floor {
+		if strings.HasPrefix(s, ours) || s == floor {
 			continue
 		}
 		if !found || lower && v < best || !lower && v > best {

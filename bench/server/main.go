@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -33,12 +34,13 @@ const readLimit = 2 << 20
 type serveFunc func(ln net.Listener, broadcast bool) error
 
 var servers = map[string]serveFunc{
-	"rfc6455": serveRFC6455,
-	"gorilla": serveGorilla,
-	"coder":   serveCoder,
-	"gobwas":  serveGobwas,
-	"gws":     serveGws,
-	"tcp":     serveTCP,
+	"rfc6455":         serveRFC6455,
+	"rfc6455-handler": serveRFC6455Handler,
+	"gorilla":         serveGorilla,
+	"coder":           serveCoder,
+	"gobwas":          serveGobwas,
+	"gws":             serveGws,
+	"tcp":             serveTCP,
 }
 
 func main() {
@@ -47,6 +49,7 @@ func main() {
 	lib := flag.String("lib", "rfc6455", "library: "+strings.Join(libNames(), ", "))
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	mode := flag.String("mode", "echo", "echo or broadcast")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the server stops")
 	flag.Parse()
 
 	serve, ok := servers[*lib]
@@ -70,6 +73,18 @@ func main() {
 	}
 	// The driver waits for this line before it starts the load generator.
 	fmt.Printf("ready %s\n", ln.Addr())
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- serve(ln, broadcast) }()

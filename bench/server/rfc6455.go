@@ -1,10 +1,15 @@
-// rfc6455 (this library): Upgrader.Handler on a net/http server.
+// rfc6455 (this library) on a net/http server, two ways: "rfc6455" with
+// Upgrader.EventHandler, where a connection holds no goroutine between its
+// messages (epoll on Linux) and a pooled goroutine is lent to it for each
+// message; "rfc6455-handler" with Upgrader.Handler, a goroutine per
+// connection blocked in NextReader. The driver's ratios use the first.
 //
-// Echo: NextReader, NextWriter and io.Copy. The copy goes through the
-// connection's own buffers (the reader implements io.WriterTo): no
-// allocation per message, a long payload read through a buffer of up to
-// 64 KiB, and a message of up to 64 KiB sent back as one frame in one
-// write. ReadMessage/WriteMessage would allocate every message.
+// Echo: NextWriter and io.Copy from the message's reader. The copy goes
+// through the connection's own buffers (the reader implements
+// io.WriterTo): no allocation per message, a long payload read through a
+// buffer of up to 64 KiB, and a message of up to 64 KiB sent back as one
+// frame in one write. ReadMessage/WriteMessage would allocate every
+// message.
 //
 // Broadcast: the message is encoded once with NewPreparedMessage and
 // written with WritePreparedMessage to every connection, from the goroutine
@@ -22,16 +27,42 @@ import (
 )
 
 func serveRFC6455(ln net.Listener, broadcast bool) error {
+	return serveRFC6455With(ln, broadcast, true)
+}
+
+// serveRFC6455Handler is the same server with Upgrader.Handler: a goroutine
+// per connection that blocks in NextReader.
+func serveRFC6455Handler(ln net.Listener, broadcast bool) error {
+	return serveRFC6455With(ln, broadcast, false)
+}
+
+func serveRFC6455With(ln net.Listener, broadcast, events bool) error {
 	u := &websocket.Upgrader{
 		ReadLimit:   readLimit,
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
-	f := rfc6455Echo
-	if broadcast {
-		var h hub[*websocket.Conn]
-		f = func(c *websocket.Conn) { rfc6455Broadcast(&h, c) }
+	var h http.Handler
+	switch {
+	case broadcast && events:
+		var subs hub[*websocket.Conn]
+		h = u.EventHandler(websocket.Events{
+			Open: subs.add,
+			Message: func(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
+				if p, err := io.ReadAll(r); err == nil {
+					rfc6455Publish(&subs, t, p)
+				}
+			},
+			Close: func(c *websocket.Conn, _ error) { subs.remove(c) },
+		})
+	case broadcast:
+		var subs hub[*websocket.Conn]
+		h = u.Handler(func(c *websocket.Conn) { rfc6455Broadcast(&subs, c) })
+	case events:
+		h = u.EventHandler(websocket.Events{Message: rfc6455EchoMessage})
+	default:
+		h = u.Handler(rfc6455Echo)
 	}
-	return (&http.Server{Handler: u.Handler(f)}).Serve(ln)
+	return (&http.Server{Handler: h}).Serve(ln)
 }
 
 func rfc6455Echo(c *websocket.Conn) {
@@ -51,6 +82,17 @@ func rfc6455Echo(c *websocket.Conn) {
 	}
 }
 
+func rfc6455EchoMessage(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
+	w, err := c.NextWriter(t)
+	if err != nil {
+		return
+	}
+	_, err = io.Copy(w, r)
+	if cerr := w.Close(); err != nil || cerr != nil {
+		c.Close()
+	}
+}
+
 func rfc6455Broadcast(h *hub[*websocket.Conn], c *websocket.Conn) {
 	h.add(c)
 	defer h.remove(c)
@@ -59,13 +101,17 @@ func rfc6455Broadcast(h *hub[*websocket.Conn], c *websocket.Conn) {
 		if err != nil {
 			return
 		}
-		m, err := websocket.NewPreparedMessage(t, p)
-		if err != nil {
-			return
-		}
-		h.each(func(sub *websocket.Conn) {
-			// A failed write closes sub; its own reader then leaves the hub.
-			sub.WritePreparedMessage(m)
-		})
+		rfc6455Publish(h, t, p)
 	}
+}
+
+func rfc6455Publish(h *hub[*websocket.Conn], t websocket.MessageType, p []byte) {
+	m, err := websocket.NewPreparedMessage(t, p)
+	if err != nil {
+		return
+	}
+	h.each(func(sub *websocket.Conn) {
+		// A failed write closes sub, which then leaves the hub.
+		sub.WritePreparedMessage(m)
+	})
 }

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 // wsLibs are the servers that speak WebSocket; tcp only echoes bytes.
-var wsLibs = []string{"rfc6455", "gorilla", "coder", "gobwas", "gws"}
+var wsLibs = []string{"rfc6455", "rfc6455-handler", "gorilla", "coder", "gobwas", "gws"}
 
 // startServer runs the server binary, waits for its "ready ADDR" line and
 // returns ADDR. At the end of the test it sends SIGTERM and checks that the
