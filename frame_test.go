@@ -503,29 +503,38 @@ func frameTestPayload(n int) []byte {
 
 func TestMask(t *testing.T) {
 	// F12: XOR with the key, the key index continuing from pos.
+	frameTestMaskReference(t)
+}
+
+// frameTestMaskReference checks mask against a byte-at-a-time reference
+// for every length up to 300 (past each step of the vector code's loops),
+// some long ones, each key position, and starts at every alignment.
+func frameTestMaskReference(t *testing.T) {
 	key := [4]byte{0x01, 0x80, 0xFE, 0x5A}
 	var sizes []int
-	for n := 0; n <= 100; n++ {
+	for n := 0; n <= 300; n++ {
 		sizes = append(sizes, n)
 	}
 	sizes = append(sizes, 1000, 4093, 4096, 65536+5, 1<<20+3)
 	for _, n := range sizes {
-		src := frameTestPayload(n)
-		for pos := 0; pos < 4; pos++ {
-			want := append([]byte(nil), src...)
-			frameMaskNaive(key, pos, want)
-			got := append([]byte(nil), src...)
-			next := mask(key, pos, got)
-			if !bytes.Equal(got, want) {
-				t.Fatalf("F12: mask of %d bytes from key position %d differs from the byte-at-a-time reference", n, pos)
-			}
-			if wantNext := (pos + n) % 4; next != wantNext {
-				t.Fatalf("F12: mask of %d bytes from %d returned position %d, want %d", n, pos, next, wantNext)
-			}
-			// Masking twice gives the payload back (§5.3).
-			mask(key, pos, got)
-			if !bytes.Equal(got, src) {
-				t.Fatalf("F12: masking %d bytes twice from %d did not restore them", n, pos)
+		for _, offset := range []int{0, 1, 7} {
+			src := frameTestPayload(n + offset)[offset:]
+			for pos := 0; pos < 4; pos++ {
+				want := append([]byte(nil), src...)
+				frameMaskNaive(key, pos, want)
+				got := append(make([]byte, offset), src...)[offset:]
+				next := mask(key, pos, got)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("F12: mask of %d bytes at alignment %d from key position %d differs from the byte-at-a-time reference", n, offset, pos)
+				}
+				if wantNext := (pos + n) % 4; next != wantNext {
+					t.Fatalf("F12: mask of %d bytes from %d returned position %d, want %d", n, pos, next, wantNext)
+				}
+				// Masking twice gives the payload back (§5.3).
+				mask(key, pos, got)
+				if !bytes.Equal(got, src) {
+					t.Fatalf("F12: masking %d bytes twice from %d did not restore them", n, pos)
+				}
 			}
 		}
 	}

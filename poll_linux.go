@@ -19,6 +19,10 @@ type poller struct {
 	conns map[int32]*Conn // by descriptor
 }
 
+// epollET is EPOLLET, which package syscall declares negative on some
+// architectures.
+const epollET = 1 << 31
+
 var (
 	pollerOnce sync.Once
 	thePoller  *poller // nil if no epoll set could be made
@@ -108,7 +112,7 @@ func (c *Conn) watch(e *eventLoop) bool {
 		p.conns[e.fd] = c
 		p.mu.Unlock()
 		ev := syscall.EpollEvent{
-			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET,
+			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET,
 			Fd:     e.fd,
 		}
 		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
