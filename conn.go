@@ -59,8 +59,9 @@ const (
 
 	// maxFrameSize caps the payload of the frames a long message is cut
 	// into, so that a pong or close never waits behind more than this many
-	// bytes of another goroutine's message.
-	maxFrameSize = 64 << 10
+	// bytes of another goroutine's message. A message up to this size
+	// leaves as one frame in one write.
+	maxFrameSize = 1 << 20
 )
 
 // config is what a Conn takes from an Upgrader or from DialOptions.
@@ -662,7 +663,7 @@ func (c *Conn) abnormal(err error) error {
 
 // WriteMessage writes a whole message. A message that fits the write
 // buffer goes out as one frame in one write; a longer one is cut into
-// frames of at most 64 KiB so that control frames are not held up. p is
+// frames of at most 1 MiB so that control frames are not held up. p is
 // neither modified nor kept, so one slice may be written to many
 // connections at once.
 func (c *Conn) WriteMessage(t MessageType, p []byte) error {

@@ -796,13 +796,13 @@ func TestConnM4ReadLimit(t *testing.T) {
 // ---- M5: concurrent writers ----
 
 // connTestM5Sizes are the message sizes the writers cycle through: mostly
-// small, some above the write buffer, two above 64 KiB so that they are cut
-// into several frames.
+// small, some above the write buffer, one above maxFrameSize so that it is
+// cut into several frames.
 var connTestM5Sizes = []int{
 	8, 16, 100, 1000, 4000, 4082, 4083, 5000, 8, 300,
 	70000, 12, 64, 2048, 9000, 8, 16, 200, 3000, 8,
 	10, 20, 30, 40, 50, 60, 70, 80, 90, 100,
-	135000, 8, 16, 32, 64, 128, 256, 512, 1024, 8,
+	maxFrameSize + 135000, 8, 16, 32, 64, 128, 256, 512, 1024, 8,
 }
 
 // connTestM5Payload is message seq of writer w: its first 8 bytes name it,
@@ -1690,7 +1690,7 @@ func TestConnS3ClientMasksEveryFrame(t *testing.T) {
 		}
 		want = append(want, rawFrame{fin: true, op: 0x9, payload: ping})
 	}
-	long := bytes.Repeat([]byte("long message "), 8000) // 104000 bytes: more than a frame holds
+	long := bytes.Repeat([]byte("long message "), maxFrameSize/13+1000) // more than a frame holds
 	if err := c.WriteMessage(TextMessage, long); err != nil {
 		t.Fatal(err)
 	}
@@ -1698,7 +1698,7 @@ func TestConnS3ClientMasksEveryFrame(t *testing.T) {
 	keys := make(map[[4]byte]int)
 	var got []rawFrame
 	for len(got) < 20 {
-		f, err := readRawFrame(p.br, 1<<20)
+		f, err := readRawFrame(p.br, 2*maxFrameSize)
 		if err != nil {
 			t.Fatalf("frame %d: %v", len(got), err)
 		}
@@ -2426,7 +2426,7 @@ func TestConnC9ReadAfterCloseReportsPeerAnswer(t *testing.T) {
 func TestConnCopyEchoFraming(t *testing.T) {
 	url := startServer(t, nil, echoStreams)
 	rc := dialRaw(t, url)
-	for _, n := range []int{16 << 10, 200 << 10} {
+	for _, n := range []int{16 << 10, 200 << 10, 2*maxFrameSize + 5} {
 		p := bytes.Repeat([]byte{0xA5}, n)
 		rc.write(clientFrame(0x82, p))
 		var got []byte

@@ -18,12 +18,13 @@ type transport interface {
 }
 
 // Buffers come from pools, one for each power of two between 512 bytes and
-// 1 MiB, so that a connection holds a buffer only while it reads or writes a
-// frame, not while it waits. Ten thousand idle connections then cost ten
-// thousand small structs, not ten thousand buffers.
+// 2 MiB (room for a frame of maxFrameSize and its header), so that a
+// connection holds a buffer only while it reads or writes a frame, not
+// while it waits. Ten thousand idle connections then cost ten thousand
+// small structs, not ten thousand buffers.
 const (
 	minBufferShift = 9
-	maxBufferShift = 20
+	maxBufferShift = 21
 )
 
 var bufferPools [maxBufferShift - minBufferShift + 1]sync.Pool
@@ -38,7 +39,7 @@ func bufferClass(size int) int {
 	return min(shift, maxBufferShift) - minBufferShift
 }
 
-// getBuffer returns a buffer of at least size bytes (at most 1 MiB), with
+// getBuffer returns a buffer of at least size bytes (at most 2 MiB), with
 // its length set to its capacity.
 func getBuffer(size int) *[]byte {
 	class := bufferClass(size)
