@@ -120,10 +120,6 @@ func table(b *strings.Builder, cfg config, res *results, f figure) {
 		fmt.Fprintf(b, "| %s |", w.label)
 		med := map[string]float64{}
 		for _, s := range cfg.servers {
-			if w.skips(s) {
-				b.WriteString(" – |")
-				continue
-			}
 			v, ok, partial := median(res.cells[cell{w.label, s}], f.value)
 			switch {
 			case ok && math.IsNaN(v):
@@ -187,11 +183,12 @@ func bestRatio(med map[string]float64, lower bool) string {
 	return ratio(o, best, found)
 }
 
-// floorRatio is ours divided by the tcp floor, for echo workloads.
+// floorRatio is ours divided by the tcp floor, for echo and broadcast
+// workloads.
 func floorRatio(med map[string]float64, w workload) string {
 	o, ok1 := med[ours]
 	t, ok2 := med[floor]
-	if w.mode != "echo" || !ok1 {
+	if w.mode == "idle" || !ok1 {
 		return "–"
 	}
 	return ratio(o, t, ok2)

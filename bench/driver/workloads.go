@@ -33,12 +33,6 @@ func (w workload) serverMode() string {
 	return "echo"
 }
 
-// skips reports whether server s does not take part in w: the tcp floor
-// has no broadcast.
-func (w workload) skips(s string) bool {
-	return s == floor && w.mode == "broadcast"
-}
-
 // allWorkloads returns the workloads of the issue: echo of four sizes
 // over 1, 64 and 1,000 connections, 10,000 idle connections, and a
 // broadcast to 1,000 subscribers. quick cuts the connection counts by ten

@@ -60,10 +60,6 @@ func main() {
 		log.Fatalf("unknown -mode %q (want echo or broadcast)", *mode)
 	}
 	broadcast := *mode == "broadcast"
-	if broadcast && *lib == "tcp" {
-		// The floor only echoes: fanning out needs framing.
-		log.Fatal("-lib tcp has no broadcast mode")
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -45,7 +45,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// wsLibs are the servers that speak WebSocket; tcp only echoes bytes.
+// wsLibs are the servers that speak WebSocket; tcp echoes bytes as they
+// come, and frames only its broadcasts.
 var wsLibs = []string{"rfc6455", "rfc6455-handler", "gorilla", "coder", "gobwas", "gws"}
 
 // startServer runs the server binary, waits for its "ready ADDR" line and
@@ -210,7 +211,8 @@ func waitFor(ch <-chan received, p []byte, d time.Duration) bool {
 }
 
 func TestBroadcast(t *testing.T) {
-	for _, lib := range wsLibs {
+	// The tcp floor frames its broadcasts, so it is checked here too.
+	for _, lib := range append(wsLibs, "tcp") {
 		t.Run(lib, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -349,16 +351,4 @@ func maskedFrame(p []byte) []byte {
 		b = append(b, c^key[i%4])
 	}
 	return b
-}
-
-func TestTCPRefusesBroadcast(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, serverBin, "-lib", "tcp", "-mode", "broadcast", "-addr", "127.0.0.1:0").Output()
-	if err == nil {
-		t.Fatal("-lib tcp -mode broadcast exited with status 0")
-	}
-	if len(out) > 0 {
-		t.Errorf("printed %q on stdout, want nothing (no ready line)", out)
-	}
 }

@@ -5,13 +5,21 @@
 // 32 KiB buffer. The client's masked frames come back masked and the load
 // generator takes them for replies; no framing, masking or copying happens
 // here, so what this costs is what the kernel and the Go runtime cost for
-// the same traffic. Echo only: a broadcast needs framing.
+// the same traffic.
+//
+// Broadcast needs framing, so there the floor does the least a WebSocket
+// server can: it reads each frame's header and payload, unmasks the
+// payload, builds the server's frame once, and writes those bytes to every
+// connection, one Write each. No validation, no fragmentation, no control
+// frames: it is a floor, not a server.
 package main
 
 import (
 	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/binary"
+	"io"
 	"net"
 	"net/textproto"
 )
@@ -19,37 +27,25 @@ import (
 // wsGUID is the fixed GUID of RFC 6455 §1.3 that the accept key hashes.
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-func serveTCP(ln net.Listener, _ bool) error {
+func serveTCP(ln net.Listener, broadcast bool) error {
+	var h hub[net.Conn]
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			return err
 		}
-		go tcpEcho(conn)
+		if broadcast {
+			go tcpBroadcast(conn, &h)
+		} else {
+			go tcpEcho(conn)
+		}
 	}
 }
 
 func tcpEcho(conn net.Conn) {
 	defer conn.Close()
-	br := bufio.NewReader(conn)
-	tp := textproto.NewReader(br)
-	if _, err := tp.ReadLine(); err != nil { // the request line
-		return
-	}
-	hdr, err := tp.ReadMIMEHeader()
-	if err != nil {
-		return
-	}
-	key := hdr.Get("Sec-WebSocket-Key")
-	if key == "" {
-		conn.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-		return
-	}
-	_, err = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"))
-	if err != nil {
+	br, ok := tcpHandshake(conn)
+	if !ok {
 		return
 	}
 	// Bytes the client sent right behind its request are echoed first.
@@ -71,6 +67,88 @@ func tcpEcho(conn net.Conn) {
 			return
 		}
 	}
+}
+
+// tcpBroadcast reads the frames of one connection and sends each payload
+// to every connection in h as a server frame built once.
+func tcpBroadcast(conn net.Conn, h *hub[net.Conn]) {
+	defer conn.Close()
+	br, ok := tcpHandshake(conn)
+	if !ok {
+		return
+	}
+	h.add(conn)
+	defer h.remove(conn)
+	var hdr [14]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+			return
+		}
+		op, n := hdr[0]&0x0f, int(hdr[1]&0x7f)
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(br, hdr[2:4]); err != nil {
+				return
+			}
+			n = int(binary.BigEndian.Uint16(hdr[2:4]))
+		case 127:
+			if _, err := io.ReadFull(br, hdr[2:10]); err != nil {
+				return
+			}
+			n = int(binary.BigEndian.Uint64(hdr[2:10]))
+		}
+		if op >= 0x8 || n > readLimit {
+			return // a close, or nothing a floor needs to handle
+		}
+		var key [4]byte
+		if _, err := io.ReadFull(br, key[:]); err != nil {
+			return
+		}
+		frame := make([]byte, 0, 10+n)
+		frame = append(frame, 0x80|op)
+		switch {
+		case n < 126:
+			frame = append(frame, byte(n))
+		case n <= 0xffff:
+			frame = append(frame, 126)
+			frame = binary.BigEndian.AppendUint16(frame, uint16(n))
+		default:
+			frame = append(frame, 127)
+			frame = binary.BigEndian.AppendUint64(frame, uint64(n))
+		}
+		start := len(frame)
+		frame = frame[:start+n]
+		if _, err := io.ReadFull(br, frame[start:]); err != nil {
+			return
+		}
+		for i := range frame[start:] {
+			frame[start+i] ^= key[i&3]
+		}
+		h.each(func(c net.Conn) { c.Write(frame) })
+	}
+}
+
+// tcpHandshake reads the opening handshake and answers it with a 101.
+func tcpHandshake(conn net.Conn) (*bufio.Reader, bool) {
+	br := bufio.NewReader(conn)
+	tp := textproto.NewReader(br)
+	if _, err := tp.ReadLine(); err != nil { // the request line
+		return nil, false
+	}
+	hdr, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return nil, false
+	}
+	key := hdr.Get("Sec-WebSocket-Key")
+	if key == "" {
+		conn.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		return nil, false
+	}
+	_, err = conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"))
+	return br, err == nil
 }
 
 // acceptKey computes Sec-WebSocket-Accept from the client's key
