@@ -64,6 +64,10 @@ type input struct {
 	// want is the size to ask for at the next fill that needs a buffer:
 	// size, or more while a long payload is streaming through.
 	want int
+	// hint is the payload length of the last data frame, if it was long:
+	// the next frame is likely as long, and its header is read into a
+	// buffer that can take much of its payload in the same read.
+	hint int
 
 	buf  *[]byte // nil while nothing is buffered
 	r, w int     // unread bytes are (*buf)[r:w]
@@ -167,7 +171,10 @@ func (in *input) fillPayload(n int64) error {
 // buffer waits with the connection.
 func (in *input) fillHeader() error {
 	if in.buf != nil || in.raw != nil || in.err != nil {
-		return in.fill()
+		in.want = max(in.size, in.hint)
+		err := in.fill()
+		in.want = in.size
+		return err
 	}
 	n, err := in.readSome(in.small[:])
 	if n > 0 {
