@@ -481,7 +481,7 @@ func (c *Conn) nextFrame() error {
 		c.frame = h
 		c.remaining = h.length
 		c.maskPos = 0
-		c.in.hint = int(min(h.length, maxFrameSize))
+		c.in.hint = int(min(h.length, maxFrameSize)) + maxHeaderSize
 		if h.op != opContinuation {
 			c.inMessage = true
 			c.msgType = MessageType(h.op)

@@ -14,7 +14,9 @@ import (
 // The callbacks of one connection run one at a time, in order: Open, then
 // Message for each message, then Close. Callbacks of different connections
 // run at the same time. Writes to the connection are allowed from any
-// goroutine at any time, as with every Conn.
+// goroutine at any time, as with every Conn; reads are not, since the
+// messages come to Message: do not call ReadMessage or NextReader on a
+// connection served by events.
 type Events struct {
 	// Open is called once the connection is established, before any
 	// message is read.
@@ -168,7 +170,7 @@ var (
 // maxIdleWorkers bounds the goroutines kept waiting for work: enough for
 // bursts of messages on a few cores; a goroutine that finds the bound
 // reached exits.
-const maxIdleWorkers = 64
+const maxIdleWorkers = 256
 
 // lend runs the event loop of c on an idle worker, or on a new one.
 func lend(c *Conn) {

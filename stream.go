@@ -64,9 +64,9 @@ type input struct {
 	// want is the size to ask for at the next fill that needs a buffer:
 	// size, or more while a long payload is streaming through.
 	want int
-	// hint is the payload length of the last data frame, if it was long:
-	// the next frame is likely as long, and its header is read into a
-	// buffer that can take much of its payload in the same read.
+	// hint is the length of the last data frame, header included: the
+	// next frame is likely as long, and its header is read into a buffer
+	// that can take its payload in the same read.
 	hint int
 
 	buf  *[]byte // nil while nothing is buffered
