@@ -3,7 +3,9 @@
 //
 //	go run ./examples/echo
 //
-// then open http://localhost:8080.
+// then open http://localhost:8080. With -events the same echo is served by
+// Upgrader.EventHandler, which keeps no goroutine for a connection between
+// its messages; the page cannot tell the difference.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	_ "embed"
 	"errors"
 	"flag"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -28,6 +31,7 @@ var page []byte
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	events := flag.Bool("events", false, "serve with callbacks (EventHandler) instead of a goroutine per connection")
 	flag.Parse()
 
 	// The zero Upgrader is safe as it is: browsers may connect only from
@@ -44,26 +48,50 @@ func main() {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})
-	mux.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
-		if !clients.add(c) { // upgraded while shutting down
-			c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
-			return
-		}
-		defer clients.remove(c)
-		for {
-			// ReadMessage answers pings and returns an error once the
-			// page closes: a *websocket.CloseError with its code.
-			t, msg, err := c.ReadMessage()
-			if err != nil {
+	if *events {
+		mux.Handle("/ws", upgrader.EventHandler(websocket.Events{
+			Open: func(c *websocket.Conn) {
+				if !clients.add(c) { // upgraded while shutting down
+					c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
+				}
+			},
+			// Called for each message; between messages the connection
+			// waits without a goroutine.
+			Message: func(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
+				w, err := c.NextWriter(t)
+				if err != nil {
+					return // closed: Close below reports why
+				}
+				io.Copy(w, r)
+				w.Close()
+			},
+			Close: func(c *websocket.Conn, err error) {
+				clients.remove(c)
 				logClosed(c, err)
+			},
+		}))
+	} else {
+		mux.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
+			if !clients.add(c) { // upgraded while shutting down
+				c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
 				return
 			}
-			if err := c.WriteMessage(t, msg); err != nil {
-				logClosed(c, err)
-				return
+			defer clients.remove(c)
+			for {
+				// ReadMessage answers pings and returns an error once the
+				// page closes: a *websocket.CloseError with its code.
+				t, msg, err := c.ReadMessage()
+				if err != nil {
+					logClosed(c, err)
+					return
+				}
+				if err := c.WriteMessage(t, msg); err != nil {
+					logClosed(c, err)
+					return
+				}
 			}
-		}
-	}))
+		}))
+	}
 
 	srv := &http.Server{
 		Addr:              *addr,

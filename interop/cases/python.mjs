@@ -10,20 +10,22 @@ import { needPythonWebsockets, PYTHON } from '../lib/prereq.mjs';
 
 const CLIENT_TIMEOUT_MS = 20_000;
 
-test('python websockets: text and binary round trip and a clean close', { timeout: 40_000 }, async (t) => {
-  if (!(await needPythonWebsockets(t))) return;
-  const server = await start('echo', t);
-  const { code, signal, stdout, stderr } = await new Promise((resolve) => {
-    execFile(PYTHON, [path.join(interopDir, 'echo_client.py'), server.wsURL],
-      { timeout: CLIENT_TIMEOUT_MS, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, signal: err?.signal, stdout, stderr }));
+for (const args of [[], ['-events']]) {
+  test(['python websockets against examples/echo', ...args, ': text and binary round trip and a clean close'].join(' '), { timeout: 40_000 }, async (t) => {
+    if (!(await needPythonWebsockets(t))) return;
+    const server = await start('echo', t, args);
+    const { code, signal, stdout, stderr } = await new Promise((resolve) => {
+      execFile(PYTHON, [path.join(interopDir, 'echo_client.py'), server.wsURL],
+        { timeout: CLIENT_TIMEOUT_MS, killSignal: 'SIGKILL' },
+        (err, stdout, stderr) => resolve({ code: err ? err.code : 0, signal: err?.signal, stdout, stderr }));
+    });
+    const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+    assert.equal(signal ?? null, null, `echo_client.py was killed by ${signal} (timeout ${CLIENT_TIMEOUT_MS} ms)\n${output}`);
+    assert.equal(code, 0, `echo_client.py exited with ${code}\n${output}`);
+    const lines = stdout.trim().split('\n');
+    assert.match(lines[0], /^websockets \d+/, output);
+    assert.deepEqual(lines.slice(1), ['connected', 'text ok', 'binary ok', 'closed 1000'], output);
+    t.diagnostic(lines[0]);
+    await server.waitForLine('closed 1000', { timeoutMs: 10_000 });
   });
-  const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
-  assert.equal(signal ?? null, null, `echo_client.py was killed by ${signal} (timeout ${CLIENT_TIMEOUT_MS} ms)\n${output}`);
-  assert.equal(code, 0, `echo_client.py exited with ${code}\n${output}`);
-  const lines = stdout.trim().split('\n');
-  assert.match(lines[0], /^websockets \d+/, output);
-  assert.deepEqual(lines.slice(1), ['connected', 'text ok', 'binary ok', 'closed 1000'], output);
-  t.diagnostic(lines[0]);
-  await server.waitForLine('closed 1000', { timeoutMs: 10_000 });
-});
+}

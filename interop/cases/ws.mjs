@@ -20,12 +20,12 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-// connect starts a fresh echo server and opens a ws client to it; both are
-// closed when the test ends.
-async function connect(t) {
+// connect starts a fresh echo server with the given arguments and opens a
+// ws client to it; both are closed when the test ends.
+async function connect(t, args) {
   const ws = await needModule(t, 'ws');
   if (!ws) return {};
-  const server = await start('echo', t);
+  const server = await start('echo', t, args);
   const client = new ws.WebSocket(server.wsURL, { maxPayload: 32 << 20 });
   t.after(() => client.terminate());
   await withTimeout(once(client, 'open'), WAIT_MS, 'the connection to open');
@@ -60,67 +60,71 @@ function binaryOfLength(n) {
 
 const sizes = [0, 125, 126, 65535, 65536, 16 * 1024 * 1024];
 
-describe('ws client against examples/echo', () => {
-  for (const binary of [false, true]) {
-    const kind = binary ? 'binary' : 'text';
-    test(`${kind} messages of ${sizes.join(', ')} bytes are echoed byte-exact`, { timeout: TIMEOUT_MS }, async (t) => {
-      const { client } = await connect(t);
+// Every case runs against both ways the echo serves: a goroutine per
+// connection (Upgrader.Handler) and callbacks (-events, EventHandler).
+for (const args of [[], ['-events']]) {
+  describe(['ws client against examples/echo', ...args].join(' '), () => {
+    for (const binary of [false, true]) {
+      const kind = binary ? 'binary' : 'text';
+      test(`${kind} messages of ${sizes.join(', ')} bytes are echoed byte-exact`, { timeout: TIMEOUT_MS }, async (t) => {
+        const { client } = await connect(t, args);
+        if (!client) return;
+        for (const n of sizes) {
+          const payload = binary ? binaryOfLength(n) : textOfLength(n);
+          assert.equal(payload.length, n);
+          const reply = nextMessage(client);
+          client.send(payload, { binary });
+          const { data, isBinary } = await reply;
+          assert.equal(isBinary, binary, `${n}-byte ${kind} message came back as ${isBinary ? 'binary' : 'text'}`);
+          assert.equal(data.length, n, `${n}-byte ${kind} message came back with ${data.length} bytes`);
+          assert.ok(data.equals(payload), `${n}-byte ${kind} message came back with different bytes`);
+        }
+      });
+    }
+
+    test('a fragmented message is echoed whole', { timeout: TIMEOUT_MS }, async (t) => {
+      const { client } = await connect(t, args);
       if (!client) return;
-      for (const n of sizes) {
-        const payload = binary ? binaryOfLength(n) : textOfLength(n);
-        assert.equal(payload.length, n);
+      for (const binary of [false, true]) {
         const reply = nextMessage(client);
-        client.send(payload, { binary });
+        client.send('first half, ', { binary, fin: false });
+        client.send('second half', { binary, fin: true });
         const { data, isBinary } = await reply;
-        assert.equal(isBinary, binary, `${n}-byte ${kind} message came back as ${isBinary ? 'binary' : 'text'}`);
-        assert.equal(data.length, n, `${n}-byte ${kind} message came back with ${data.length} bytes`);
-        assert.ok(data.equals(payload), `${n}-byte ${kind} message came back with different bytes`);
+        assert.equal(isBinary, binary);
+        assert.equal(data.toString(), 'first half, second half');
       }
     });
-  }
 
-  test('a fragmented message is echoed whole', { timeout: TIMEOUT_MS }, async (t) => {
-    const { client } = await connect(t);
-    if (!client) return;
-    for (const binary of [false, true]) {
-      const reply = nextMessage(client);
-      client.send('first half, ', { binary, fin: false });
-      client.send('second half', { binary, fin: true });
-      const { data, isBinary } = await reply;
-      assert.equal(isBinary, binary);
-      assert.equal(data.toString(), 'first half, second half');
-    }
-  });
+    test('a ping is answered by a pong with the same payload', { timeout: TIMEOUT_MS }, async (t) => {
+      const { client } = await connect(t, args);
+      if (!client) return;
+      const payload = Buffer.from('ping payload \x00\xff', 'latin1');
+      const pong = withTimeout(once(client, 'pong'), WAIT_MS, 'the pong');
+      client.ping(payload);
+      const [data] = await pong;
+      assert.ok(data.equals(payload), `pong payload ${data.toString('hex')} != ${payload.toString('hex')}`);
+    });
 
-  test('a ping is answered by a pong with the same payload', { timeout: TIMEOUT_MS }, async (t) => {
-    const { client } = await connect(t);
-    if (!client) return;
-    const payload = Buffer.from('ping payload \x00\xff', 'latin1');
-    const pong = withTimeout(once(client, 'pong'), WAIT_MS, 'the pong');
-    client.ping(payload);
-    const [data] = await pong;
-    assert.ok(data.equals(payload), `pong payload ${data.toString('hex')} != ${payload.toString('hex')}`);
-  });
+    test('close 4000 "done" is echoed to the client and logged by the server', { timeout: TIMEOUT_MS }, async (t) => {
+      const { server, client } = await connect(t, args);
+      if (!client) return;
+      const closed = closeEvent(client);
+      client.close(4000, 'done');
+      await server.waitForLine('closed 4000', { timeoutMs: WAIT_MS });
+      // RFC 6455 section 5.5.1 only says the answer "typically" echoes the
+      // code; this suite asks for the reason too, so a peer can tell which
+      // close was answered.
+      assert.deepEqual(await closed, { code: 4000, reason: 'done' },
+        'the close frame the server sent back must carry code 4000 and reason "done"');
+    });
 
-  test('close 4000 "done" is echoed to the client and logged by the server', { timeout: TIMEOUT_MS }, async (t) => {
-    const { server, client } = await connect(t);
-    if (!client) return;
-    const closed = closeEvent(client);
-    client.close(4000, 'done');
-    await server.waitForLine('closed 4000', { timeoutMs: WAIT_MS });
-    // RFC 6455 section 5.5.1 only says the answer "typically" echoes the
-    // code; this suite asks for the reason too, so a peer can tell which
-    // close was answered.
-    assert.deepEqual(await closed, { code: 4000, reason: 'done' },
-      'the close frame the server sent back must carry code 4000 and reason "done"');
+    test('invalid UTF-8 in a text message is answered with close 1007', { timeout: TIMEOUT_MS }, async (t) => {
+      const { client } = await connect(t, args);
+      if (!client) return;
+      const closed = closeEvent(client);
+      client.send(Buffer.from([0xff, 0xfe]), { binary: false });
+      const { code } = await closed;
+      assert.equal(code, 1007);
+    });
   });
-
-  test('invalid UTF-8 in a text message is answered with close 1007', { timeout: TIMEOUT_MS }, async (t) => {
-    const { client } = await connect(t);
-    if (!client) return;
-    const closed = closeEvent(client);
-    client.send(Buffer.from([0xff, 0xfe]), { binary: false });
-    const { code } = await closed;
-    assert.equal(code, 1007);
-  });
-});
+}

@@ -133,15 +133,16 @@ class Server {
   }
 }
 
-// start builds examples/NAME if needed, runs it on a free 127.0.0.1 port and
-// resolves once it has logged "listening on". Pass the test context so the
-// server is stopped when the test ends, whatever its outcome.
-export async function start(name, t) {
+// start builds examples/NAME if needed, runs it on a free 127.0.0.1 port
+// with the extra arguments given, and resolves once it has logged
+// "listening on". Pass the test context so the server is stopped when the
+// test ends, whatever its outcome.
+export async function start(name, t, args = []) {
   const bin = await build(name);
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const addr = `127.0.0.1:${await freePort()}`;
-    const child = spawn(bin, ['-addr', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, ['-addr', addr, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     // A forgotten server must not keep the run alive: the exit handler
     // below kills whatever is left.
     child.unref();
