@@ -61,6 +61,8 @@ func main() {
 		workloads = flag.String("workloads", "", "comma-separated `names` of workloads to run (default all)")
 		only      = flag.String("servers", "", "comma-separated `names` of servers to run (default all)")
 		outFile   = flag.String("out", "", "also write the markdown to `file`")
+		mask      = flag.Bool("mask", true, "also compare masking throughput with gobwas/ws's Cipher")
+		maskOnly  = flag.Bool("maskonly", false, "compare masking throughput only, no workloads")
 	)
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each workload and server")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "measurement window of each run")
@@ -120,11 +122,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *maskOnly {
+		cfg.loads = nil
+		*mask = true
+	}
 	start := time.Now()
 	res := runAll(ctx, cfg)
 	elapsed := time.Since(start)
 
-	fmt.Fprint(out, report(cfg, res))
+	if !*maskOnly {
+		fmt.Fprint(out, report(cfg, res))
+	}
+	if *mask && ctx.Err() == nil {
+		table, err := compareMask(tmp, 2*cfg.reps+1)
+		if err != nil {
+			fmt.Fprintf(out, "\nThe masking comparison failed: %v\n", err)
+		}
+		fmt.Fprint(out, table)
+	}
 	fmt.Fprintf(out, "\nTotal time of the runs: %s (%d runs, %.1f s each on average).\n",
 		elapsed.Round(time.Second), res.runs, elapsed.Seconds()/float64(max(res.runs, 1)))
 	if *outFile != "" {
