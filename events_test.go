@@ -385,3 +385,36 @@ func TestServingPanic(t *testing.T) {
 		})
 	}
 }
+
+// A Message callback that blocks holds up its own connection only: others
+// are served meanwhile, however many are blocked.
+func TestEventHandlerSlowCallback(t *testing.T) {
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 10)
+	url := eventsServe(t, nil, Events{Message: func(c *Conn, mt MessageType, r io.Reader) {
+		p, _ := io.ReadAll(r)
+		if string(p) == "block" {
+			blocked <- struct{}{}
+			<-release
+		}
+		c.WriteMessage(mt, p)
+	}})
+	const stuck = 5
+	var slow []*rawClient
+	for range stuck {
+		rc := dialRaw(t, url)
+		rc.write(clientFrame(0x81, []byte("block")))
+		connTestWait(t, blocked, "a callback to block")
+		slow = append(slow, rc)
+	}
+	rc := dialRaw(t, url)
+	for i := range 3 {
+		msg := []byte(fmt.Sprint("free ", i))
+		rc.write(clientFrame(0x81, msg))
+		eventsExpectData(rc, 0x1, msg)
+	}
+	close(release)
+	for _, rc := range slow {
+		eventsExpectData(rc, 0x1, []byte("block"))
+	}
+}
