@@ -50,6 +50,10 @@ type Events struct {
 // (TLS ones among them), each connection keeps a goroutine that reads it,
 // as Handler does; the callbacks behave the same either way.
 //
+// Between messages no read is under way, so a read deadline has nothing to
+// end: to find peers that vanished, set Upgrader.PingInterval, whose timer
+// closes the connection and so calls Close.
+//
 // A panic in a callback closes that connection with StatusInternalError
 // and is logged, as with Handler; Close is still called.
 func (u *Upgrader) EventHandler(ev Events) http.Handler {
