@@ -69,7 +69,8 @@
 // Control frames from the peer are handled while a goroutine reads: pings
 // are answered, pongs go to the pong handler, and a close frame is
 // answered and ends the connection. An application that only writes
-// should still read in a goroutine of its own, to see them.
+// should still read in a goroutine of its own, to see them; with
+// EventHandler the library does that reading, between the callbacks.
 //
 // # Limits
 //

@@ -31,7 +31,9 @@ type Events struct {
 
 	// Close is called once, last, when the connection has ended, with the
 	// read error that ended it: a *CloseError carrying the peer's close
-	// code, or one with StatusAbnormalClosure if the peer vanished, or
+	// code, or one with StatusAbnormalClosure if the peer vanished; the
+	// error for which this side failed the connection, if the peer broke
+	// the protocol (one over the read limit wraps ErrReadLimit); or
 	// ErrClosed if this side closed first and no answer came. The
 	// connection is closed by then.
 	Close func(c *Conn, err error)
