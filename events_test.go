@@ -418,3 +418,17 @@ func TestEventHandlerSlowCallback(t *testing.T) {
 		eventsExpectData(rc, 0x1, []byte("block"))
 	}
 }
+
+// A message over the read limit is refused from its header, with 1009 to
+// the peer, and Close receives an error wrapping ErrReadLimit.
+func TestEventHandlerReadLimit(t *testing.T) {
+	rec := newEventsRecorder(t)
+	url := eventsServe(t, &Upgrader{ReadLimit: 100}, rec.events())
+	rc := dialRaw(t, url)
+	rc.write(clientFrame(0x82, make([]byte, 200)))
+	rc.expectClose(StatusMessageTooBig)
+	rc.write(clientFrame(0x88, closePayload(StatusMessageTooBig, "")))
+	if err := connTestWait(t, rec.closed, "Close"); !errors.Is(err, ErrReadLimit) {
+		t.Fatalf("Close got %v, want an error wrapping ErrReadLimit", err)
+	}
+}
