@@ -432,3 +432,67 @@ func TestEventHandlerReadLimit(t *testing.T) {
 		t.Fatalf("Close got %v, want an error wrapping ErrReadLimit", err)
 	}
 }
+
+// S5 for EventHandler: after connections end in every way (clean close by
+// either side, the client vanishing, a protocol error), the poller holds
+// none of them, no descriptor is left open, and the only goroutines left
+// beyond those before are the free workers kept for the next messages.
+func TestEventHandlerS5NoLeaks(t *testing.T) {
+	closed := make(chan error, 100)
+	opened := make(chan *Conn, 100)
+	url := eventsServe(t, &Upgrader{CloseTimeout: time.Second}, Events{
+		Open: func(c *Conn) { opened <- c },
+		Message: func(c *Conn, mt MessageType, r io.Reader) {
+			p, _ := io.ReadAll(r)
+			c.WriteMessage(mt, p)
+		},
+		Close: func(c *Conn, err error) { closed <- err },
+	})
+	kinds := []func(t *testing.T){
+		func(t *testing.T) { // clean close by the client
+			rc := dialRaw(t, url)
+			connTestWait(t, opened, "Open")
+			rc.write(clientFrame(0x81, []byte("hi")))
+			eventsExpectData(rc, 0x1, []byte("hi"))
+			connTestCloseNormal(rc)
+			rc.conn.Close()
+		},
+		func(t *testing.T) { // clean close by the server while idle
+			rc := dialRaw(t, url)
+			c := connTestWait(t, opened, "Open")
+			go c.Close()
+			rc.expectClose(StatusNormalClosure)
+			rc.write(clientFrame(0x88, closePayload(StatusNormalClosure, "")))
+			rc.expectEOF()
+			rc.conn.Close()
+		},
+		func(t *testing.T) { // the client vanishes mid-frame
+			rc := dialRaw(t, url)
+			connTestWait(t, opened, "Open")
+			rc.write(clientFrame(0x82, make([]byte, 10))[:8])
+			rc.conn.Close()
+		},
+		func(t *testing.T) { // protocol error
+			rc := dialRaw(t, url)
+			connTestWait(t, opened, "Open")
+			rc.write(clientFrame(0x83, nil))
+			rc.expectClose(StatusProtocolError)
+			rc.conn.Close()
+		},
+	}
+	pollerStart()
+	base := faultSnapshot()
+	watching := pollerWatching()
+	const conns = 20
+	for i := range conns {
+		kinds[i%len(kinds)](t)
+	}
+	for range conns {
+		connTestWait(t, closed, "Close")
+	}
+	eventsUntil(t, "the poller lets go, descriptors are closed and only free workers remain", func() bool {
+		now := faultSnapshot()
+		return pollerWatching() <= watching && now.fds <= base.fds &&
+			now.goroutines <= base.goroutines+int(available.Load())
+	})
+}

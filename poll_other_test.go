@@ -1,0 +1,9 @@
+//go:build !linux
+
+package websocket
+
+// pollerWatching returns how many connections the poller holds: there is
+// no poller here.
+func pollerWatching() int { return 0 }
+
+func pollerStart() {}
