@@ -496,3 +496,39 @@ func TestEventHandlerS5NoLeaks(t *testing.T) {
 			now.goroutines <= base.goroutines+int(available.Load())
 	})
 }
+
+// S1: a connection that waits on part of a header holds a buffer of the
+// usual size, even right after a long frame, whose header was read into a
+// buffer sized for it.
+func TestEventHandlerS1PartialHeaderAfterLongFrame(t *testing.T) {
+	rec := newEventsRecorder(t)
+	url := eventsServe(t, nil, rec.events())
+	rc := dialRaw(t, url)
+	c := connTestWait(t, rec.opened, "Open")
+	long := make([]byte, 1<<20)
+	for range 2 { // the second one's header is read with the hint
+		rc.write(clientFrame(0x82, long))
+		eventsExpectData(rc, 0x2, long)
+	}
+	// One byte of a ping's header, then silence.
+	ping := clientFrame(0x89, []byte("p"))
+	rc.write(ping[:1])
+	held := func() int {
+		c.readMu.Lock()
+		defer c.readMu.Unlock()
+		if c.in.buf == nil {
+			return 0
+		}
+		return cap(*c.in.buf)
+	}
+	eventsUntil(t, "the byte is read", func() bool { return held() > 0 })
+	if n := held(); n > defaultBufferSize {
+		t.Fatalf("waiting on 1 byte of a header, the connection holds a %d-byte buffer, want at most %d", n, defaultBufferSize)
+	}
+	// The rest of the ping: the byte held was kept.
+	rc.write(ping[1:])
+	f, err := rc.readFrame()
+	if err != nil || f.op != 0xA || string(f.payload) != "p" {
+		t.Fatalf("got op %d %q, %v; want the pong", f.op, f.payload, err)
+	}
+}

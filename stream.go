@@ -123,6 +123,19 @@ func (in *input) release() {
 	in.r, in.w = 0, 0
 }
 
+// shrink moves the unread bytes into a buffer of the usual size if the one
+// they are in is larger: the part of a header that a connection waits on
+// must not keep a buffer sized for the long frame before it.
+func (in *input) shrink() {
+	if in.buf == nil || len(*in.buf) <= in.size || in.w-in.r > in.size {
+		return
+	}
+	small := getBuffer(in.size)
+	n := copy(*small, (*in.buf)[in.r:in.w])
+	putBuffer(in.buf)
+	in.buf, in.r, in.w = small, 0, n
+}
+
 // fill reads at least one more byte from the transport into the buffer.
 func (in *input) fill() error {
 	if in.err != nil {

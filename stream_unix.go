@@ -71,6 +71,8 @@ func (in *input) rawRead(fd uintptr) bool {
 	if in.rawErr == syscall.EAGAIN {
 		if in.r == in.w {
 			in.release()
+		} else {
+			in.shrink()
 		}
 		return in.noWait
 	}
