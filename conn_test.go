@@ -2456,3 +2456,46 @@ func TestConnCopyEchoFraming(t *testing.T) {
 		}
 	}
 }
+
+// connTestReadSizes is a transport that reports the size of every read.
+type connTestReadSizes struct {
+	net.Conn
+	sizes chan int
+}
+
+func (r *connTestReadSizes) Read(p []byte) (int, error) {
+	r.sizes <- len(p)
+	return r.Conn.Read(p)
+}
+
+// S1: on a stream without a file descriptor (TLS, a pipe), a reader that
+// waits on part of a header after a long frame waits with a buffer of the
+// usual size, not one sized for that frame.
+func TestConnS1PartialHeaderAfterLongFrameNoFD(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	tr := &connTestReadSizes{Conn: a, sizes: make(chan int, 1000)}
+	server := newConn(tr, nil, false, "", config{})
+	long := make([]byte, 1<<20-100) // the buffer for it has room to spare
+	go func() {
+		// A long message, and in the same write the first byte of the
+		// next header: the read that ends the payload takes it too, into
+		// the buffer sized for the payload.
+		b.Write(append(clientFrame(0x82, long), 0x82))
+	}()
+	if _, r, err := server.NextReader(); err != nil {
+		t.Fatal(err)
+	} else if n, _ := io.Copy(io.Discard, r); n != int64(len(long)) {
+		t.Fatalf("read %d bytes, want %d", n, len(long))
+	}
+	for len(tr.sizes) > 0 {
+		<-tr.sizes
+	}
+	go server.NextReader() // waits for the rest of the header
+	connTestWait(t, tr.sizes, "the read for the rest of the header")
+	// The reader is blocked in that read, and the channel ordered its
+	// writes before this look.
+	if n := cap(*server.in.buf); n > defaultBufferSize {
+		t.Fatalf("waiting on part of a header with a %d-byte buffer, want at most %d", n, defaultBufferSize)
+	}
+}

@@ -183,6 +183,10 @@ func (in *input) fillPayload(n int64) error {
 // first bytes after a silence go into a small array, so that no pooled
 // buffer waits with the connection.
 func (in *input) fillHeader() error {
+	if in.raw == nil {
+		// The read below may wait long, with what it reads into.
+		in.shrink()
+	}
 	if in.buf != nil || in.raw != nil || in.err != nil {
 		in.want = max(in.size, in.hint)
 		err := in.fill()
