@@ -153,9 +153,13 @@ func TestSoak(t *testing.T) {
 	hs := httptest.NewServer(srv.handler())
 	defer hs.Close()
 
-	// Measured with the listener open and its goroutine started, so that
-	// the soak is compared with the same server, idle.
-	baseG, baseFD := runtime.NumGoroutine(), soakFDs()
+	// Measured with the listener open and its goroutine started, and the
+	// poller of EventHandler too, so that the soak is compared with the
+	// same server, idle. The goroutines EventHandler keeps free for the
+	// next messages are not counted: they belong to no connection.
+	pollerStart()
+	goroutines := func() int { return runtime.NumGoroutine() - int(available.Load()) }
+	baseG, baseFD := goroutines(), soakFDs()
 	heap := soakStartHeapSampler()
 
 	spec := soakSpec{
@@ -181,20 +185,24 @@ func TestSoak(t *testing.T) {
 
 	handlersDone := srv.wait()
 	peakHeap := heap.stop()
-	afterG, gOK := soakSettle(baseG+soakGoroutineSlack, runtime.NumGoroutine)
+	afterG, gOK := soakSettle(baseG+soakGoroutineSlack, goroutines)
 	afterFD, fdOK := soakSettle(baseFD, soakFDs)
 	elapsed := time.Since(start)
 
 	srvMessages, srvBytes := srv.messages.Load(), srv.bytes.Load()
 	line := fmt.Sprintf("soak: conns=%d messages=%d bytes=%d pongs=%d lost=%d reordered=%d corrupted=%d "+
-		"goroutines_after=%d (baseline %d) fds_after=%d (baseline %d) elapsed=%v "+
+		"goroutines_after=%d (baseline %d, free workers apart: %d) fds_after=%d (baseline %d) elapsed=%v "+
 		"pings=%d text=%d binary=%d streamed=%d dial_retries=%d dial_phase=%v max_round_trip=%v max_close=%v peak_heap_inuse=%dMiB peak_rss=%dMiB client_peak_rss=%dMiB clients=%s seed=%d",
 		conns, counts.Messages, counts.Bytes, counts.Pongs, counts.Lost, counts.Reordered, counts.Corrupted,
-		afterG, baseG, afterFD, baseFD, elapsed.Round(time.Millisecond),
+		afterG, baseG, available.Load(), afterFD, baseFD, elapsed.Round(time.Millisecond),
 		counts.Pings, counts.Text, counts.Binary, counts.Streamed, counts.DialRetries,
 		counts.DialPhase.Round(time.Millisecond), counts.MaxRoundTrip.Round(time.Millisecond), counts.MaxClose.Round(time.Millisecond), peakHeap>>20, soakPeakRSS()>>20, counts.PeakRSS>>20, mode, seed)
 	t.Log(line)
-	t.Logf("soak: server echoed %d messages, %d bytes; at most %d connections open at once", srvMessages, srvBytes, srv.peak.Load())
+	t.Logf("soak: server echoed %d messages, %d bytes; at most %d connections open at once, %d served by EventHandler",
+		srvMessages, srvBytes, srv.peak.Load(), srv.byEvents.Load())
+	if want := int64(conns / 3); srv.byEvents.Load() < want {
+		t.Errorf("EventHandler served %d connections, want at least %d (a third)", srv.byEvents.Load(), want)
+	}
 	fmt.Println(line)
 
 	if time.Now().After(deadline) {
@@ -461,6 +469,7 @@ func soakRunChild(spec soakSpec, timeout time.Duration) (soakCounts, string, err
 type soakServer struct {
 	wg         sync.WaitGroup
 	open, peak atomic.Int64
+	byEvents   atomic.Int64 // connections served by EventHandler
 	accepted   atomic.Int64
 	messages   atomic.Int64
 	bytes      atomic.Int64
@@ -470,23 +479,14 @@ type soakServer struct {
 
 func (s *soakServer) handler() http.Handler {
 	u := &Upgrader{}
-	echo := u.Handler(func(c *Conn) {
+	// A third of the connections are served by events, the rest by a
+	// goroutine each, half of those as messages and half as streams.
+	goroutine := u.Handler(func(c *Conn) {
 		// Handler runs this on a goroutine of its own, after ServeHTTP
 		// returned: this is where a connection is open. The client sees
 		// its first echo only after the Add, so wait, which runs once
 		// every client is done, cannot miss it.
-		s.wg.Add(1)
-		defer s.wg.Done()
-		open := s.open.Add(1)
-		defer s.open.Add(-1)
-		for {
-			peak := s.peak.Load()
-			if open <= peak || s.peak.CompareAndSwap(peak, open) {
-				break
-			}
-		}
-		s.conns.Store(c, nil)
-		defer s.conns.Delete(c)
+		s.opened(c)
 		var n, b int64
 		var err error
 		if s.accepted.Add(1)%2 == 0 {
@@ -496,12 +496,66 @@ func (s *soakServer) handler() http.Handler {
 		}
 		s.messages.Add(n)
 		s.bytes.Add(b)
-		var ce *CloseError
-		if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
-			s.errs.add(fmt.Errorf("%v after %d messages", err, n))
+		s.ended(c, err, n)
+	})
+	var served sync.Map // *Conn → *atomic.Int64, messages echoed
+	events := u.EventHandler(Events{
+		Open: func(c *Conn) {
+			s.opened(c) // before any message, as above
+			s.byEvents.Add(1)
+			served.Store(c, new(atomic.Int64))
+		},
+		Message: func(c *Conn, mt MessageType, r io.Reader) {
+			w, err := c.NextWriter(mt)
+			if err != nil {
+				return // Close reports why
+			}
+			k, err := io.Copy(w, r)
+			if cerr := w.Close(); err == nil && cerr == nil {
+				s.messages.Add(1)
+				s.bytes.Add(k)
+				n, _ := served.Load(c)
+				n.(*atomic.Int64).Add(1)
+			}
+		},
+		Close: func(c *Conn, err error) {
+			n, _ := served.LoadAndDelete(c)
+			s.ended(c, err, n.(*atomic.Int64).Load())
+		},
+	})
+	var routed atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if routed.Add(1)%3 == 0 {
+			events.ServeHTTP(w, r)
+		} else {
+			goroutine.ServeHTTP(w, r)
 		}
 	})
-	return echo
+}
+
+// opened counts a connection in, and keeps it for abort.
+func (s *soakServer) opened(c *Conn) {
+	s.wg.Add(1)
+	open := s.open.Add(1)
+	for {
+		peak := s.peak.Load()
+		if open <= peak || s.peak.CompareAndSwap(peak, open) {
+			break
+		}
+	}
+	s.conns.Store(c, nil)
+}
+
+// ended counts a connection out, with the error that ended it, which must
+// be the client's close 1000.
+func (s *soakServer) ended(c *Conn, err error, messages int64) {
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+		s.errs.add(fmt.Errorf("%v after %d messages", err, messages))
+	}
+	s.conns.Delete(c)
+	s.open.Add(-1)
+	s.wg.Done()
 }
 
 // wait waits for every handler to return. If they do not within
