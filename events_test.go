@@ -501,6 +501,12 @@ func TestEventHandlerS5NoLeaks(t *testing.T) {
 // usual size, even right after a long frame, whose header was read into a
 // buffer sized for it.
 func TestEventHandlerS1PartialHeaderAfterLongFrame(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		// Elsewhere a goroutine waits in the read, holding the read lock
+		// that this test takes to look; TestConnS1PartialHeaderAfterLongFrameNoFD
+		// covers the same rule there.
+		t.Skip("connections wait in epoll on Linux only")
+	}
 	rec := newEventsRecorder(t)
 	url := eventsServe(t, nil, rec.events())
 	rc := dialRaw(t, url)
