@@ -1,3 +1,5 @@
+//go:build linux && !noepoll
+
 package websocket
 
 // pollerWatching returns how many connections the poller holds.
@@ -14,3 +16,7 @@ func pollerWatching() int {
 // pollerStart starts the poller, whose epoll descriptor and goroutine then
 // count in a test's baseline.
 func pollerStart() { getPoller() }
+
+// pollerUsed reports whether idle connections of EventHandler wait in
+// epoll here, rather than in a goroutine's read.
+const pollerUsed = true

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || noepoll
 
 package websocket
 
@@ -7,3 +7,5 @@ package websocket
 func pollerWatching() int { return 0 }
 
 func pollerStart() {}
+
+const pollerUsed = false
