@@ -1,0 +1,147 @@
+//go:build unix
+
+package websocket
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// eventsFuzzOutcome is what a reader made of a stream: its messages and the
+// close code of the error that ended it (-1 for another error).
+type eventsFuzzOutcome struct {
+	messages []string // type and payload
+	code     int
+}
+
+func eventsFuzzCode(err error) int {
+	var ce *CloseError
+	switch {
+	case connTestFailCode(err) != 0:
+		return int(connTestFailCode(err))
+	case errors.As(err, &ce):
+		return int(ce.Code)
+	}
+	return -1
+}
+
+// eventsSocketPair returns both ends of a connected Unix stream socket, as
+// net.Conns with file descriptors.
+func eventsSocketPair(t *testing.T) (net.Conn, net.Conn) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conns[0], conns[1]
+}
+
+// FuzzEventReads feeds a stream, a chunk per write, to the reads of
+// EventHandler's loop, which end with errWouldBlock whenever the socket is
+// empty between messages, and checks that they make of it exactly what a
+// plain reader makes of the whole stream: the same messages, the same end.
+// A header cut anywhere must be taken up again where it was left.
+func FuzzEventReads(f *testing.F) {
+	const limit = 1 << 16
+	join := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+	seeds := [][]byte{
+		join(clientFrame(0x81, []byte("hello")), clientFrame(0x82, []byte{0, 1, 2}), clientFrame(0x88, closePayload(StatusNormalClosure, "bye"))),
+		join(clientFrame(0x01, []byte("frag ")), clientFrame(0x89, []byte("ping")), clientFrame(0x00, []byte("ment ")),
+			clientFrame(0x8A, nil), clientFrame(0x80, []byte("ed")), clientFrame(0x88, nil)),
+		join(clientFrame(0x89, nil), clientFrame(0x8A, []byte("p")), clientFrame(0x82, frameTestPayload(300))),
+		join(clientFrame(0x82, frameTestPayload(70000)), clientFrame(0x81, []byte("€𝄞"))),
+		clientFrame(0x83, []byte("reserved opcode")),
+		clientFrame(0x81, []byte{0xE2, 0x82}),
+		encodeFrame(0x81, []byte("unmasked"), nil),
+	}
+	for i, s := range seeds {
+		f.Add(s, uint8(i*37+1))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
+		cfg := config{readLimit: limit, closeTimeout: time.Millisecond}
+		n := max(int(chunk), 1)
+
+		// The reference: a plain reader of the whole stream.
+		var want eventsFuzzOutcome
+		ref := newConn(&frameFuzzTransport{r: bytes.NewReader(stream), chunk: n}, nil, false, "", cfg)
+		for {
+			mt, p, err := ref.ReadMessage()
+			if err != nil {
+				want.code = eventsFuzzCode(err)
+				break
+			}
+			want.messages = append(want.messages, mt.String()+" "+string(p))
+		}
+
+		// The event loop's reads, while the stream arrives a chunk per
+		// write: a would-block is answered by looking again, as the poller
+		// would once the next chunk is in.
+		server, peer := eventsSocketPair(t)
+		defer peer.Close()
+		go io.Copy(io.Discard, peer) // pongs and closes from the server
+		go func() {
+			for rest := stream; len(rest) > 0; {
+				k := min(n, len(rest))
+				if _, err := peer.Write(rest[:k]); err != nil {
+					return // the server failed the connection and closed
+				}
+				rest = rest[k:]
+			}
+			peer.(*net.UnixConn).CloseWrite()
+		}()
+		c := newConn(server, nil, false, "", cfg)
+		defer c.closeTransport()
+		// A read that never returns would stall the fuzzer silently: make
+		// it a crash, with the stacks, that names its input.
+		watchdog := time.AfterFunc(testTimeout, func() {
+			buf := make([]byte, 1<<20)
+			panic("FuzzEventReads: a read is stuck\n" + string(buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
+		var got eventsFuzzOutcome
+		for {
+			mt, r, err := c.nextMessage(false)
+			if err == errWouldBlock {
+				runtime.Gosched()
+				continue
+			}
+			if err != nil {
+				got.code = eventsFuzzCode(err)
+				break
+			}
+			p, err := io.ReadAll(r)
+			if err != nil {
+				got.code = eventsFuzzCode(err)
+				break
+			}
+			got.messages = append(got.messages, mt.String()+" "+string(p))
+		}
+
+		if len(got.messages) != len(want.messages) {
+			t.Fatalf("the event reads got %d messages, a plain reader %d", len(got.messages), len(want.messages))
+		}
+		for i := range want.messages {
+			if got.messages[i] != want.messages[i] {
+				t.Fatalf("message %d differs: %.40q, a plain reader %.40q", i, got.messages[i], want.messages[i])
+			}
+		}
+		if got.code != want.code {
+			t.Fatalf("the event reads ended with code %d, a plain reader with %d", got.code, want.code)
+		}
+	})
+}
