@@ -58,17 +58,7 @@ func eventsSocketPair(t *testing.T) (net.Conn, net.Conn) {
 // A header cut anywhere must be taken up again where it was left.
 func FuzzEventReads(f *testing.F) {
 	const limit = 1 << 16
-	join := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
-	seeds := [][]byte{
-		join(clientFrame(0x81, []byte("hello")), clientFrame(0x82, []byte{0, 1, 2}), clientFrame(0x88, closePayload(StatusNormalClosure, "bye"))),
-		join(clientFrame(0x01, []byte("frag ")), clientFrame(0x89, []byte("ping")), clientFrame(0x00, []byte("ment ")),
-			clientFrame(0x8A, nil), clientFrame(0x80, []byte("ed")), clientFrame(0x88, nil)),
-		join(clientFrame(0x89, nil), clientFrame(0x8A, []byte("p")), clientFrame(0x82, frameTestPayload(300))),
-		join(clientFrame(0x82, frameTestPayload(70000)), clientFrame(0x81, []byte("€𝄞"))),
-		clientFrame(0x83, []byte("reserved opcode")),
-		clientFrame(0x81, []byte{0xE2, 0x82}),
-		encodeFrame(0x81, []byte("unmasked"), nil),
-	}
+	seeds := frameFuzzStreams()
 	for i, s := range seeds {
 		f.Add(s, uint8(i*37+1))
 	}

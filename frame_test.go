@@ -1395,12 +1395,11 @@ func (ft *frameFuzzTransport) SetWriteDeadline(time.Time) error { return nil }
 
 var _ transport = (*frameFuzzTransport)(nil)
 
-func FuzzReadMessages(f *testing.F) {
-	// S1, F1–F12: a server reads any stream without panicking, within its
-	// limit, with memory in proportion to the input.
-	const limit = 1 << 16
+// frameFuzzStreams are the seeds of the fuzz targets that read streams:
+// valid ones, and ones that break each rule.
+func frameFuzzStreams() [][]byte {
 	join := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
-	seeds := [][]byte{
+	return [][]byte{
 		// Valid streams.
 		join(clientFrame(0x81, []byte("hello")), clientFrame(0x82, []byte{0, 1, 2}), clientFrame(0x88, closePayload(StatusNormalClosure, "bye"))),
 		join(clientFrame(0x01, []byte("frag ")), clientFrame(0x89, []byte("ping")), clientFrame(0x00, []byte("ment ")),
@@ -1424,6 +1423,13 @@ func FuzzReadMessages(f *testing.F) {
 		join(clientFrame(0x02, frameTestPayload(40000)), clientFrame(0x80, frameTestPayload(30000))),
 		frameWithKey(0x82, 0xFE, 0xFF, 0xFF),
 	}
+}
+
+func FuzzReadMessages(f *testing.F) {
+	// S1, F1–F12: a server reads any stream without panicking, within its
+	// limit, with memory in proportion to the input.
+	const limit = 1 << 16
+	seeds := frameFuzzStreams()
 	for i, s := range seeds {
 		f.Add(s, uint8(i*37+1))
 	}
