@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -144,14 +145,17 @@ type Conn struct {
 	mw           messageWriter
 	writeBufSize int
 
-	frameMu   sync.Mutex
-	closeSent bool  // a close frame went out: no frame may follow (§5.5.1)
-	writeErr  error // once set, every write returns it
-	ctrlOut   [maxHeaderSize + maxControlPayload]byte
-	vec       net.Buffers
-	vecArr    [2][]byte
-	keys      [64]byte // masking keys to come, in the client role
-	keysUsed  int
+	frameMu sync.Mutex
+	// ctrlWaiting counts control frames waiting for frameMu, which data
+	// frames let go first (see lockForData).
+	ctrlWaiting atomic.Int32
+	closeSent   bool  // a close frame went out: no frame may follow (§5.5.1)
+	writeErr    error // once set, every write returns it
+	ctrlOut     [maxHeaderSize + maxControlPayload]byte
+	vec         net.Buffers
+	vecArr      [2][]byte
+	keys        [64]byte // masking keys to come, in the client role
+	keysUsed    int
 
 	// writeDeadline is the application's write deadline, restored after
 	// the library's own bounded writes.
@@ -855,7 +859,7 @@ func (w *messageWriter) finish() error {
 // goes into the room before the payload, so the frame leaves in one write.
 // In the client role the payload is masked in place.
 func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
-	c.frameMu.Lock()
+	c.lockForData()
 	defer c.frameMu.Unlock()
 	if err := c.writable(); err != nil {
 		return err
@@ -878,7 +882,7 @@ func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
 // writeFrameVec sends one unmasked frame with header and payload in one
 // vectored write, without copying the payload. Server role only.
 func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
-	c.frameMu.Lock()
+	c.lockForData()
 	defer c.frameMu.Unlock()
 	if err := c.writable(); err != nil {
 		return err
@@ -891,13 +895,26 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 	return c.wrote(0, err)
 }
 
+// lockForData takes frameMu for a data frame, after any control frame
+// that is waiting for it: sync.Mutex does not queue, so a goroutine
+// writing a long message frame after frame would otherwise take the lock
+// again and again ahead of a pong woken to take it.
+func (c *Conn) lockForData() {
+	if c.ctrlWaiting.Load() > 0 {
+		runtime.Gosched() // once: a stuck control write must not make this spin
+	}
+	c.frameMu.Lock()
+}
+
 // writeControl sends a control frame. Only frameMu is taken, so it can go
 // out between the frames of a message. A close is the last frame the
 // connection sends (§5.5.1). A pong is written by the reader, so it must
 // not wait forever on a peer that sends pings and reads nothing: it gets
 // the close timeout as its deadline, or the application's if sooner.
 func (c *Conn) writeControl(op opcode, payload []byte) error {
+	c.ctrlWaiting.Add(1)
 	c.frameMu.Lock()
+	c.ctrlWaiting.Add(-1)
 	defer c.frameMu.Unlock()
 	if err := c.writable(); err != nil {
 		return err

@@ -228,9 +228,12 @@ func TestConnM1PongWhileReadingFragments(t *testing.T) {
 func TestConnM1PongNotBehindStreamedMessage(t *testing.T) {
 	const (
 		chunk = 32 << 10
-		// The stream ends by itself after this many chunks (16 MiB), so
-		// that a pong held behind the message shows up after its end.
-		maxChunks = 512
+		// The stream ends by itself after this many chunks (64 MiB), so
+		// that a pong held behind the message shows up after its end. It
+		// is long beside the socket buffers of loopback (a few MiB), which
+		// may take in a whole shorter message before the ping is even
+		// read, and beside the 1 MiB frames it is cut into.
+		maxChunks = 2048
 	)
 	streamed := make(chan int64, 1)
 	url := startServer(t, nil, func(c *Conn) {
