@@ -64,7 +64,7 @@ func (u *Upgrader) EventHandler(ev Events) http.Handler {
 		if err != nil {
 			return
 		}
-		e := &eventLoop{events: ev, logger: serverLog(r)}
+		e := &eventLoop{events: &ev, logger: serverLog(r)}
 		e.state.Store(evRunning)
 		c.ev.Store(e)
 		if ev.Open != nil && !e.call(c, func() { ev.Open(c) }) {
@@ -87,7 +87,7 @@ func (u *Upgrader) EventHandler(ev Events) http.Handler {
 
 // eventLoop is the state of a connection served by EventHandler.
 type eventLoop struct {
-	events Events
+	events *Events // the handler's, shared by its connections
 	logger *log.Logger
 	// state says whether a goroutine is serving the connection, so that a
 	// wake-up while one is never starts a second one.

@@ -506,12 +506,8 @@ func (s *soakServer) handler() http.Handler {
 			served.Store(c, new(atomic.Int64))
 		},
 		Message: func(c *Conn, mt MessageType, r io.Reader) {
-			w, err := c.NextWriter(mt)
-			if err != nil {
-				return // Close reports why
-			}
-			k, err := io.Copy(w, r)
-			if cerr := w.Close(); err == nil && cerr == nil {
+			// A failed echo ends the connection, and Close reports why.
+			if k, err := soakEchoStream(c, mt, r); err == nil {
 				s.messages.Add(1)
 				s.bytes.Add(k)
 				n, _ := served.Load(c)
@@ -610,20 +606,27 @@ func soakEchoStreams(c *Conn) (n, size int64, err error) {
 		if err != nil {
 			return n, size, err
 		}
-		w, err := c.NextWriter(mt)
-		if err != nil {
-			return n, size, err
-		}
-		k, err := io.Copy(w, r)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
+		k, err := soakEchoStream(c, mt, r)
 		if err != nil {
 			return n, size, err
 		}
 		n++
 		size += k
 	}
+}
+
+// soakEchoStream sends one message back as it is read, and returns its
+// size.
+func soakEchoStream(c *Conn, mt MessageType, r io.Reader) (int64, error) {
+	w, err := c.NextWriter(mt)
+	if err != nil {
+		return 0, err
+	}
+	k, err := io.Copy(w, r)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return k, err
 }
 
 // soakErrors keeps a count of errors and the first few.

@@ -172,7 +172,12 @@ func (in *input) fill() error {
 // it takes fewer reads, and leaves in larger pieces to whoever takes it.
 // The buffer is a loan like any other, returned once drained.
 func (in *input) fillPayload(n int64) error {
-	in.want = int(min(max(n, int64(in.size)), maxFrameSize))
+	return in.fillWanting(int(min(max(n, int64(in.size)), maxFrameSize)))
+}
+
+// fillWanting is fill asking for a buffer of want bytes if it needs one.
+func (in *input) fillWanting(want int) error {
+	in.want = want
 	err := in.fill()
 	in.want = in.size
 	return err
@@ -188,10 +193,7 @@ func (in *input) fillHeader() error {
 		in.shrink()
 	}
 	if in.buf != nil || in.raw != nil || in.err != nil {
-		in.want = max(in.size, in.hint)
-		err := in.fill()
-		in.want = in.size
-		return err
+		return in.fillWanting(max(in.size, in.hint))
 	}
 	n, err := in.readSome(in.small[:])
 	if n > 0 {

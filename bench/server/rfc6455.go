@@ -68,29 +68,30 @@ func serveRFC6455With(ln net.Listener, broadcast, events bool) error {
 func rfc6455Echo(c *websocket.Conn) {
 	for {
 		t, r, err := c.NextReader()
-		if err != nil {
-			return
-		}
-		w, err := c.NextWriter(t)
-		if err != nil {
-			return
-		}
-		_, err = io.Copy(w, r)
-		if cerr := w.Close(); err != nil || cerr != nil {
+		if err != nil || rfc6455EchoOne(c, t, r) != nil {
 			return
 		}
 	}
 }
 
+// rfc6455EchoMessage is the Message callback of EventHandler.
 func rfc6455EchoMessage(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
-	w, err := c.NextWriter(t)
-	if err != nil {
-		return
-	}
-	_, err = io.Copy(w, r)
-	if cerr := w.Close(); err != nil || cerr != nil {
+	if rfc6455EchoOne(c, t, r) != nil {
 		c.Close()
 	}
+}
+
+// rfc6455EchoOne sends the message r back as it is read.
+func rfc6455EchoOne(c *websocket.Conn, t websocket.MessageType, r io.Reader) error {
+	w, err := c.NextWriter(t)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func rfc6455Broadcast(h *hub[*websocket.Conn], c *websocket.Conn) {
