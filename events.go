@@ -128,8 +128,12 @@ func (e *eventLoop) wake(c *Conn) {
 // connection to the poller. Without a poller it reads until the
 // connection ends.
 func (e *eventLoop) serve(c *Conn) {
+	// woken says that an event may have come since the last read, so the
+	// socket must be read even if that read found it empty.
+	woken := true
 	for !e.closed {
-		t, r, err := c.nextMessage(!e.polled)
+		t, r, err := c.nextMessage(!e.polled, woken)
+		woken = false
 		if err == errWouldBlock {
 			// The socket is empty: wait in the poller. Bytes that arrive
 			// from now on raise an event, and if it comes before the
@@ -139,6 +143,7 @@ func (e *eventLoop) serve(c *Conn) {
 				return
 			}
 			e.state.Store(evRunning)
+			woken = true
 			continue
 		}
 		if err != nil {
@@ -213,10 +218,15 @@ var errWouldBlock = errors.New("websocket: no message waiting")
 
 // nextMessage is NextReader for the event loop. With wait false, it
 // returns errWouldBlock rather than wait for a message to begin; control
-// frames that arrive meanwhile are handled as usual.
-func (c *Conn) nextMessage(wait bool) (MessageType, io.Reader, error) {
+// frames that arrive meanwhile are handled as usual. woken says that the
+// poller may have reported bytes since the last read, which then no longer
+// tells whether the socket is empty.
+func (c *Conn) nextMessage(wait, woken bool) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if woken {
+		c.in.drained = false
+	}
 	c.noWait = !wait
 	err := c.startMessage()
 	c.noWait = false

@@ -419,6 +419,32 @@ func TestEventHandlerSlowCallback(t *testing.T) {
 	}
 }
 
+// Bytes that arrive while Message runs raise their poller event while the
+// connection is still being served, after the read that found its socket
+// empty: once the callback returns, the loop must read again rather than
+// trust that read, or the message waits for an event that has been spent.
+func TestEventHandlerBytesDuringCallback(t *testing.T) {
+	const n = 20
+	got := make(chan struct{})
+	sent := make(chan struct{})
+	url := eventsServe(t, nil, Events{Message: func(c *Conn, mt MessageType, r io.Reader) {
+		p, _ := io.ReadAll(r)
+		got <- struct{}{}
+		<-sent
+		c.WriteMessage(mt, p)
+	}})
+	rc := dialRaw(t, url)
+	rc.write(clientFrame(0x82, []byte{0}))
+	for i := range n {
+		connTestWait(t, got, fmt.Sprint("message ", i))
+		if i+1 < n {
+			rc.write(clientFrame(0x82, []byte{byte(i + 1)}))
+		}
+		sent <- struct{}{}
+		eventsExpectData(rc, 0x2, []byte{byte(i)})
+	}
+}
+
 // A message over the read limit is refused from its header, with 1009 to
 // the peer, and Close receives an error wrapping ErrReadLimit.
 func TestEventHandlerReadLimit(t *testing.T) {

@@ -104,9 +104,11 @@ func FuzzEventReads(f *testing.F) {
 		})
 		defer watchdog.Stop()
 		var got eventsFuzzOutcome
+		woken := true
 		for {
-			mt, r, err := c.nextMessage(false)
-			if err == errWouldBlock {
+			mt, r, err := c.nextMessage(false, woken)
+			woken = err == errWouldBlock
+			if woken {
 				runtime.Gosched()
 				continue
 			}

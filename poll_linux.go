@@ -63,37 +63,42 @@ func newPoller() (*poller, error) {
 }
 
 // run takes the events of the set as they come and wakes their connections.
+//
+// It waits inside a single RawConn.Read that never returns: each call of
+// its function takes every event of the set, wakes their connections and
+// asks to wait again. The runtime's poller reports the set readable once
+// for each event that joins it, and remembers a report that comes while
+// nobody waits, so one look per report is enough, with none before each
+// wait (a new Read would also forget such a report before it waited).
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
 	ready := make([]*Conn, 0, len(events))
-	var n int
-	collect := func(fd uintptr) bool {
-		var err error
+	take := func(fd uintptr) bool {
 		for {
-			n, err = syscall.EpollWait(int(fd), events, 0)
-			if err != syscall.EINTR {
-				break
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			p.mu.Lock()
+			for _, ev := range events[:max(n, 0)] {
+				if c := p.conns[ev.Fd]; c != nil {
+					ready = append(ready, c)
+				}
+			}
+			p.mu.Unlock()
+			for i, c := range ready {
+				c.ev.Load().wake(c)
+				ready[i] = nil
+			}
+			ready = ready[:0]
+			if n < len(events) {
+				// The set is empty, and the next event that joins
+				// it will be reported.
+				return false
 			}
 		}
-		return n > 0
 	}
-	for {
-		if err := p.raw.Read(collect); err != nil {
-			return
-		}
-		p.mu.Lock()
-		for _, ev := range events[:n] {
-			if c := p.conns[ev.Fd]; c != nil {
-				ready = append(ready, c)
-			}
-		}
-		p.mu.Unlock()
-		for i, c := range ready {
-			c.ev.Load().wake(c)
-			ready[i] = nil
-		}
-		ready = ready[:0]
-	}
+	p.raw.Read(take)
 }
 
 // watch adds c to the poller's epoll set, if there is a poller and c has

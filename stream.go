@@ -82,6 +82,13 @@ type input struct {
 	// noWait makes a fill that would wait for data fail with errWouldBlock
 	// instead; only a raw read honours it.
 	noWait bool
+	// drained says that the last read from the descriptor came back with
+	// less than it had room for: the socket held nothing more at that
+	// moment. Under an edge-triggered poller, bytes that arrive after such
+	// a read raise an event of their own, so until the next event a
+	// noWait fill can fail without the read that would find the socket
+	// empty (see fillRaw). Whoever is woken by an event clears it.
+	drained bool
 
 	// small receives the first bytes after a silence when the transport has
 	// no file descriptor, so that no pooled buffer waits with it.
@@ -134,6 +141,16 @@ func (in *input) shrink() {
 	n := copy(*small, (*in.buf)[in.r:in.w])
 	putBuffer(in.buf)
 	in.buf, in.r, in.w = small, 0, n
+}
+
+// idle prepares for a wait for data: it gives back the buffer if nothing
+// in it is unread, and moves a partial header out of a large one.
+func (in *input) idle() {
+	if in.r == in.w {
+		in.release()
+	} else {
+		in.shrink()
+	}
 }
 
 // fill reads at least one more byte from the transport into the buffer.
@@ -211,6 +228,7 @@ func (in *input) read(p []byte) (int, error) {
 	if in.r == in.w && len(p) >= in.size && in.err == nil {
 		n, err := in.readSome(p)
 		if n > 0 {
+			in.drained = n < len(p)
 			return n, nil
 		}
 		return 0, err

@@ -33,6 +33,12 @@ func (in *input) initRaw() {
 // an idle connection holds none. Deadlines and Close still interrupt the
 // wait, as they do for Read.
 func (in *input) fillRaw() error {
+	if in.noWait && in.drained {
+		// Nothing has arrived since the last read found the socket
+		// empty, or an event would have cleared drained.
+		in.idle()
+		return errWouldBlock
+	}
 	if err := in.raw.Read(in.rawFn); err != nil {
 		// Name the operation as the application knows it.
 		var oe *net.OpError
@@ -69,15 +75,12 @@ func (in *input) rawRead(fd uintptr) bool {
 		}
 	}
 	if in.rawErr == syscall.EAGAIN {
-		if in.r == in.w {
-			in.release()
-		} else {
-			in.shrink()
-		}
+		in.idle()
 		return in.noWait
 	}
 	if in.rawN < 0 {
 		in.rawN = 0
 	}
+	in.drained = in.rawN < len(*in.buf)-in.w
 	return true
 }
