@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"sync"
 	"sync/atomic"
 )
 
@@ -174,14 +175,19 @@ func (e *eventLoop) call(c *Conn, f func()) (ok bool) {
 // with a small stack that grows, by copying, as deep as a message's
 // handling goes, every time, while a kept one has grown already.
 //
-// available counts the kept goroutines that have said they are free, less
-// the connections queued for them. A connection is queued only against a
-// free goroutine, so it never waits behind one that is busy, however long
-// a callback takes; with none free, a new goroutine takes it.
-var (
-	workQueue = make(chan *Conn, 2*maxIdleWorkers)
-	available atomic.Int32
-)
+// The kept goroutines wait on a stack, and the one that stopped last is
+// the first lent again: the few that a steady load keeps busy stay warm in
+// the CPU's caches, where a queue would cycle through all of them. A
+// connection is handed only to a goroutine that is free, so it never waits
+// behind one that is busy, however long a callback takes; with none free,
+// a new goroutine takes it.
+var workers struct {
+	mu   sync.Mutex
+	free []*worker
+}
+
+// A worker is a kept goroutine, waiting for its next connection.
+type worker struct{ next chan *Conn }
 
 // maxIdleWorkers bounds the goroutines kept waiting for work. Every
 // connection with a message in hand has a goroutine of its own, so a busy
@@ -191,24 +197,43 @@ var (
 // costs its stack, which the garbage collector shrinks while it waits.
 const maxIdleWorkers = 1024
 
+// idleWorkers returns how many goroutines are kept waiting for work.
+func idleWorkers() int {
+	workers.mu.Lock()
+	defer workers.mu.Unlock()
+	return len(workers.free)
+}
+
 // lend runs the event loop of c on a free worker, or on a new one.
 func lend(c *Conn) {
-	if available.Add(-1) >= 0 {
-		workQueue <- c
+	workers.mu.Lock()
+	if n := len(workers.free); n > 0 {
+		w := workers.free[n-1]
+		workers.free[n-1] = nil
+		workers.free = workers.free[:n-1]
+		workers.mu.Unlock()
+		w.next <- c // never blocks: the channel holds one, and w waits for it
 		return
 	}
-	available.Add(1)
+	workers.mu.Unlock()
 	go work(c)
 }
 
 func work(c *Conn) {
+	var w *worker
 	for {
 		c.ev.Load().serve(c)
-		if available.Load() >= maxIdleWorkers {
+		workers.mu.Lock()
+		if len(workers.free) >= maxIdleWorkers {
+			workers.mu.Unlock()
 			return
 		}
-		available.Add(1)
-		c = <-workQueue
+		if w == nil {
+			w = &worker{next: make(chan *Conn, 1)}
+		}
+		workers.free = append(workers.free, w)
+		workers.mu.Unlock()
+		c = <-w.next
 	}
 }
 

@@ -519,7 +519,7 @@ func TestEventHandlerS5NoLeaks(t *testing.T) {
 	eventsUntil(t, "the poller lets go, descriptors are closed and only free workers remain", func() bool {
 		now := faultSnapshot()
 		return pollerWatching() <= watching && now.fds <= base.fds &&
-			now.goroutines <= base.goroutines+int(available.Load())
+			now.goroutines <= base.goroutines+idleWorkers()
 	})
 }
 

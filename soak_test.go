@@ -158,7 +158,7 @@ func TestSoak(t *testing.T) {
 	// same server, idle. The goroutines EventHandler keeps free for the
 	// next messages are not counted: they belong to no connection.
 	pollerStart()
-	goroutines := func() int { return runtime.NumGoroutine() - int(available.Load()) }
+	goroutines := func() int { return runtime.NumGoroutine() - idleWorkers() }
 	baseG, baseFD := goroutines(), soakFDs()
 	heap := soakStartHeapSampler()
 
@@ -194,7 +194,7 @@ func TestSoak(t *testing.T) {
 		"goroutines_after=%d (baseline %d, free workers apart: %d) fds_after=%d (baseline %d) elapsed=%v "+
 		"pings=%d text=%d binary=%d streamed=%d dial_retries=%d dial_phase=%v max_round_trip=%v max_close=%v peak_heap_inuse=%dMiB peak_rss=%dMiB client_peak_rss=%dMiB clients=%s seed=%d",
 		conns, counts.Messages, counts.Bytes, counts.Pongs, counts.Lost, counts.Reordered, counts.Corrupted,
-		afterG, baseG, available.Load(), afterFD, baseFD, elapsed.Round(time.Millisecond),
+		afterG, baseG, idleWorkers(), afterFD, baseFD, elapsed.Round(time.Millisecond),
 		counts.Pings, counts.Text, counts.Binary, counts.Streamed, counts.DialRetries,
 		counts.DialPhase.Round(time.Millisecond), counts.MaxRoundTrip.Round(time.Millisecond), counts.MaxClose.Round(time.Millisecond), peakHeap>>20, soakPeakRSS()>>20, counts.PeakRSS>>20, mode, seed)
 	t.Log(line)
