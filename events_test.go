@@ -445,6 +445,25 @@ func TestEventHandlerBytesDuringCallback(t *testing.T) {
 	}
 }
 
+// Messages sent back to back, many buffers' worth in one write, are all
+// answered: a read that fills its buffer leaves bytes in the socket for
+// which no event will come, so the loop must read on before it waits. The
+// frames are 1 KiB with their headers, so that a full buffer ends where a
+// message does.
+func TestEventHandlerPipelined(t *testing.T) {
+	const n, size = 200, 1024 - 8
+	url := eventsServe(t, nil, newEventsRecorder(t).events())
+	rc := dialRaw(t, url)
+	var all []byte
+	for i := range n {
+		all = append(all, clientFrame(0x82, bytes.Repeat([]byte{byte(i)}, size))...)
+	}
+	rc.write(all)
+	for i := range n {
+		eventsExpectData(rc, 0x2, bytes.Repeat([]byte{byte(i)}, size))
+	}
+}
+
 // A message over the read limit is refused from its header, with 1009 to
 // the peer, and Close receives an error wrapping ErrReadLimit.
 func TestEventHandlerReadLimit(t *testing.T) {

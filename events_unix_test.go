@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,14 +85,19 @@ func FuzzEventReads(f *testing.F) {
 		server, peer := eventsSocketPair(t)
 		defer peer.Close()
 		go io.Copy(io.Discard, peer) // pongs and closes from the server
+		// started counts the writes begun, the close of the write side
+		// among them: each is what raises a poller's event.
+		var started atomic.Int32
 		go func() {
 			for rest := stream; len(rest) > 0; {
 				k := min(n, len(rest))
+				started.Add(1)
 				if _, err := peer.Write(rest[:k]); err != nil {
 					return // the server failed the connection and closed
 				}
 				rest = rest[k:]
 			}
+			started.Add(1)
 			peer.(*net.UnixConn).CloseWrite()
 		}()
 		c := newConn(server, nil, false, "", cfg)
@@ -106,9 +112,16 @@ func FuzzEventReads(f *testing.F) {
 		var got eventsFuzzOutcome
 		woken := true
 		for {
+			before := started.Load()
 			mt, r, err := c.nextMessage(false, woken)
 			woken = err == errWouldBlock
 			if woken {
+				// Bytes that were in the socket before the call, with no
+				// write begun since to raise an event for them, would
+				// wait for ever under the poller.
+				if k, ok := socketUnread(server); ok && k > 0 && started.Load() == before {
+					t.Fatalf("no message waiting, said with %d bytes unread in the socket and no write since", k)
+				}
 				runtime.Gosched()
 				continue
 			}
