@@ -98,6 +98,12 @@ type eventLoop struct {
 	// it waits there between messages instead of in a read.
 	polled bool
 	fd     int32 // the connection's descriptor, the poller's key for it
+	// hangup is set once the poller has reported more than bytes to read:
+	// the peer's end of the stream, an error, or urgent data. Behind the
+	// bytes of a read that came back short may then wait an end or an
+	// error for which no event will come again, so every wait is
+	// preceded by a read that finds the socket empty.
+	hangup atomic.Bool
 }
 
 // The values of eventLoop.state.
@@ -133,7 +139,7 @@ func (e *eventLoop) serve(c *Conn) {
 	// socket must be read even if that read found it empty.
 	woken := true
 	for !e.closed {
-		t, r, err := c.nextMessage(!e.polled, woken)
+		t, r, err := c.nextMessage(!e.polled, woken || e.hangup.Load())
 		woken = false
 		if err == errWouldBlock {
 			// The socket is empty: wait in the poller. Bytes that arrive

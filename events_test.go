@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -461,6 +462,41 @@ func TestEventHandlerPipelined(t *testing.T) {
 	rc.write(all)
 	for i := range n {
 		eventsExpectData(rc, 0x2, bytes.Repeat([]byte{byte(i)}, size))
+	}
+}
+
+// A peer that sends a message and ends its side of the stream at once
+// leaves the end behind bytes that a single read returns: the end raises
+// no event of its own after that read, and the connection must still see
+// it and report Close, not wait in the poller for ever. The message comes
+// while the one before it is in its callback, so that the poller has
+// reported everything by the time the loop reads.
+func TestEventHandlerS5EndBehindMessage(t *testing.T) {
+	got := make(chan struct{})
+	release := make(chan struct{})
+	closed := make(chan error, 1)
+	url := eventsServe(t, nil, Events{
+		Message: func(c *Conn, mt MessageType, r io.Reader) {
+			p, _ := io.ReadAll(r)
+			if string(p) == "first" {
+				got <- struct{}{}
+				<-release
+			}
+		},
+		Close: func(c *Conn, err error) { closed <- err },
+	})
+	rc := dialRaw(t, url)
+	rc.write(clientFrame(0x81, []byte("first")))
+	connTestWait(t, got, "the first message")
+	rc.write(clientFrame(0x81, []byte("second")))
+	if err := rc.conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	err := connTestWait(t, closed, "Close after the peer's end")
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != StatusAbnormalClosure {
+		t.Fatalf("Close got %v, want a *CloseError with 1006", err)
 	}
 }
 

@@ -80,14 +80,15 @@ func FuzzEventReads(f *testing.F) {
 		}
 
 		// The event loop's reads, while the stream arrives a chunk per
-		// write: a would-block is answered by looking again, as the poller
-		// would once the next chunk is in.
+		// write: a would-block is answered by looking again, told whether
+		// the poller would have reported bytes since.
 		server, peer := eventsSocketPair(t)
 		defer peer.Close()
 		go io.Copy(io.Discard, peer) // pongs and closes from the server
-		// started counts the writes begun, the close of the write side
-		// among them: each is what raises a poller's event.
-		var started atomic.Int32
+		// The writes begun and the writes done, the close of the write
+		// side among them: the bytes of each raise a poller's event.
+		var started, done atomic.Int32
+		var ended atomic.Bool // the write side is being closed
 		go func() {
 			for rest := stream; len(rest) > 0; {
 				k := min(n, len(rest))
@@ -95,10 +96,13 @@ func FuzzEventReads(f *testing.F) {
 				if _, err := peer.Write(rest[:k]); err != nil {
 					return // the server failed the connection and closed
 				}
+				done.Add(1)
 				rest = rest[k:]
 			}
 			started.Add(1)
+			ended.Store(true)
 			peer.(*net.UnixConn).CloseWrite()
+			done.Add(1)
 		}()
 		c := newConn(server, nil, false, "", cfg)
 		defer c.closeTransport()
@@ -110,16 +114,26 @@ func FuzzEventReads(f *testing.F) {
 		})
 		defer watchdog.Stop()
 		var got eventsFuzzOutcome
-		woken := true
+		// The poller's view: a call is woken unless the writer was still
+		// at the previous call's start and has begun nothing since, in
+		// which case no bytes can have come after that call's reads. The
+		// end of the stream is reported as a hang-up, after which every
+		// call is woken (eventLoop.hangup).
+		var last int32 = -1 // writes begun at the last call's start, if all were done then
 		for {
-			before := started.Load()
+			d := done.Load()
+			s := started.Load()
+			woken := s != last || ended.Load()
+			last = -1
+			if d == s {
+				last = s
+			}
 			mt, r, err := c.nextMessage(false, woken)
-			woken = err == errWouldBlock
-			if woken {
+			if err == errWouldBlock {
 				// Bytes that were in the socket before the call, with no
 				// write begun since to raise an event for them, would
 				// wait for ever under the poller.
-				if k, ok := socketUnread(server); ok && k > 0 && started.Load() == before {
+				if k, ok := socketUnread(server); ok && k > 0 && d == s && started.Load() == s {
 					t.Fatalf("no message waiting, said with %d bytes unread in the socket and no write since", k)
 				}
 				runtime.Gosched()

@@ -82,6 +82,9 @@ func (p *poller) run() {
 			p.mu.Lock()
 			for _, ev := range events[:max(n, 0)] {
 				if c := p.conns[ev.Fd]; c != nil {
+					if ev.Events&^syscall.EPOLLIN != 0 {
+						c.ev.Load().hangup.Store(true)
+					}
 					ready = append(ready, c)
 				}
 			}
@@ -119,7 +122,7 @@ func (c *Conn) watch(e *eventLoop) bool {
 		p.conns[e.fd] = c
 		p.mu.Unlock()
 		ev := syscall.EpollEvent{
-			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET,
+			Events: syscall.EPOLLIN | syscall.EPOLLPRI | syscall.EPOLLRDHUP | epollET,
 			Fd:     e.fd,
 		}
 		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)

@@ -87,7 +87,9 @@ type input struct {
 	// moment. Under an edge-triggered poller, bytes that arrive after such
 	// a read raise an event of their own, so until the next event a
 	// noWait fill can fail without the read that would find the socket
-	// empty (see fillRaw). Whoever is woken by an event clears it.
+	// empty (see fillRaw). Whoever is woken by an event clears it, and so
+	// does a loop whose peer has ended or failed, since an end or an error
+	// can wait behind the bytes a short read returned (eventLoop.hangup).
 	drained bool
 
 	// small receives the first bytes after a silence when the transport has
