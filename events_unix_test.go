@@ -59,10 +59,7 @@ func eventsSocketPair(t *testing.T) (net.Conn, net.Conn) {
 // A header cut anywhere must be taken up again where it was left.
 func FuzzEventReads(f *testing.F) {
 	const limit = 1 << 16
-	seeds := frameFuzzStreams()
-	for i, s := range seeds {
-		f.Add(s, uint8(i*37+1))
-	}
+	frameFuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
 		cfg := config{readLimit: limit, closeTimeout: time.Millisecond}
 		n := max(int(chunk), 1)

@@ -1425,14 +1425,19 @@ func frameFuzzStreams() [][]byte {
 	}
 }
 
+// frameFuzzSeeds adds frameFuzzStreams to f's corpus, each with a chunk
+// size of its own, for targets that take (stream, chunk).
+func frameFuzzSeeds(f *testing.F) {
+	for i, s := range frameFuzzStreams() {
+		f.Add(s, uint8(i*37+1))
+	}
+}
+
 func FuzzReadMessages(f *testing.F) {
 	// S1, F1–F12: a server reads any stream without panicking, within its
 	// limit, with memory in proportion to the input.
 	const limit = 1 << 16
-	seeds := frameFuzzStreams()
-	for i, s := range seeds {
-		f.Add(s, uint8(i*37+1))
-	}
+	frameFuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
 		ft := &frameFuzzTransport{r: bytes.NewReader(stream), chunk: max(int(chunk), 1)}
 		var before, after runtime.MemStats
