@@ -152,8 +152,7 @@ type Conn struct {
 	closeSent   bool  // a close frame went out: no frame may follow (§5.5.1)
 	writeErr    error // once set, every write returns it
 	ctrlOut     [maxHeaderSize + maxControlPayload]byte
-	vec         net.Buffers
-	vecArr      [2][]byte
+	out         output
 	keys        [64]byte // masking keys to come, in the client role
 	keysUsed    int
 
@@ -175,6 +174,7 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 		in:           newInput(t, cfg.readBufferSize, leftover),
 		writeBufSize: cfg.writeBufferSize,
 	}
+	c.initOutput()
 	c.keysUsed = len(c.keys)
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
@@ -876,7 +876,7 @@ func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
 	h := appendHeader(hdr[:0], fin, op, len(payload), key)
 	start := maxHeaderSize - len(h)
 	copy(b[start:], h)
-	return c.wrote(c.t.Write(b[start:]))
+	return c.wrote(c.send(b[start:]))
 }
 
 // writeFrameVec sends one unmasked frame with header and payload in one
@@ -888,11 +888,32 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 		return err
 	}
 	h := appendHeader(c.ctrlOut[:0], fin, op, len(payload), nil)
-	c.vecArr = [2][]byte{h, payload}
-	c.vec = c.vecArr[:]
-	_, err := c.vec.WriteTo(c.t)
-	c.vecArr = [2][]byte{}
-	return c.wrote(0, err)
+	return c.wrote(c.sendVec(h, payload))
+}
+
+// send writes b to the transport. Call with frameMu held.
+func (c *Conn) send(b []byte) error {
+	if !c.out.direct() {
+		_, err := c.t.Write(b)
+		return err
+	}
+	return c.sendVec(b, nil)
+}
+
+// sendVec writes h and then p to the transport, in one call if it takes
+// them. Call with frameMu held.
+func (c *Conn) sendVec(h, p []byte) error {
+	o := &c.out
+	o.pair = [2][]byte{h, p}
+	o.vec = o.pair[:]
+	var err error
+	if o.direct() {
+		err = o.writeDirect(c.in.raw)
+	} else {
+		_, err = o.vec.WriteTo(c.t)
+	}
+	o.pair, o.vec = [2][]byte{}, nil // the buffers go back to their pools
+	return err
 }
 
 // lockForData takes frameMu for a data frame, after any control frame
@@ -925,7 +946,7 @@ func (c *Conn) writeControl(op opcode, payload []byte) error {
 	case op == opPong && c.boundWrite():
 		defer c.restoreWriteDeadline()
 	}
-	return c.wrote(c.t.Write(c.appendControl(c.ctrlOut[:0], op, payload)))
+	return c.wrote(c.send(c.appendControl(c.ctrlOut[:0], op, payload)))
 }
 
 // boundWrite puts the close timeout on the next write, unless the
@@ -996,7 +1017,7 @@ func (c *Conn) writable() error {
 // wrote records the outcome of a write. Call with frameMu held. A failed
 // write may have left part of a frame on the wire, after which nothing more
 // can be sent, so the connection is closed.
-func (c *Conn) wrote(_ int, err error) error {
+func (c *Conn) wrote(err error) error {
 	if err != nil {
 		c.writeErr = fmt.Errorf("websocket: write: %w", err)
 		c.closeTransport()

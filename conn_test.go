@@ -1856,6 +1856,79 @@ func TestConnS4WriteDeadline(t *testing.T) {
 	}
 }
 
+// A frame larger than what the socket takes at once leaves in several
+// writes, each sending what the one before left, header and payload in
+// order. Both sides shrink their socket buffers, so that every large frame
+// is split; each message's bytes depend on their position and on the
+// message, so that a byte sent twice, skipped or out of place shows.
+func TestConnPartialWrites(t *testing.T) {
+	sizes := []int{3<<20 + 1, maxFrameSize, 100 << 10, 10}
+	payload := func(i, n int) []byte {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(j + j>>8 + j>>16 + i*31)
+		}
+		return b
+	}
+	// check reads len(sizes) messages from c and compares them.
+	check := func(c *Conn) error {
+		c.SetReadDeadline(time.Now().Add(testTimeout)) // a lost byte stalls the stream
+		for i, n := range sizes {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(p, payload(i, n)) {
+				return fmt.Errorf("message %d (%d bytes) came as %d different bytes", i, n, len(p))
+			}
+		}
+		return nil
+	}
+	// send writes the messages to c, each with a single Write, so that
+	// whole frames leave straight from the payload.
+	send := func(c *Conn) error {
+		for i, n := range sizes {
+			w, err := c.NextWriter(BinaryMessage)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(payload(i, n)); err != nil {
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	shrink := func(c *Conn) {
+		if tc, ok := c.t.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(16 << 10)
+			tc.SetReadBuffer(16 << 10)
+		}
+	}
+	errs := make(chan error, 1)
+	url := startServer(t, nil, func(c *Conn) {
+		shrink(c)
+		err := check(c)
+		if err == nil {
+			err = send(c)
+		}
+		errs <- err
+	})
+	c := connTestDial(t, url, nil)
+	shrink(c)
+	if err := send(c); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := check(c); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := connTestWait(t, errs, "the server"); err != nil {
+		t.Fatalf("server: %v", err)
+	}
+}
+
 // S5: after connections end in every way (clean close, abrupt close,
 // protocol error), no goroutine and no file descriptor is left behind.
 func TestConnS5NoLeaks(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // poller watches the connections of EventHandler that wait for their peer:
@@ -63,6 +64,8 @@ func newPoller() (*poller, error) {
 }
 
 // run takes the events of the set as they come and wakes their connections.
+// It takes them with a raw epoll_pwait that does not wait, for the reason
+// given in rawio_linux.go.
 //
 // It waits inside a single RawConn.Read that never returns: each call of
 // its function takes every event of the set, wakes their connections and
@@ -75,12 +78,17 @@ func (p *poller) run() {
 	ready := make([]*Conn, 0, len(events))
 	take := func(fd uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(int(fd), events, 0)
-			if err == syscall.EINTR {
+			r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd,
+				uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if errno == syscall.EINTR {
 				continue
 			}
+			n := int(r)
+			if errno != 0 {
+				n = 0
+			}
 			p.mu.Lock()
-			for _, ev := range events[:max(n, 0)] {
+			for _, ev := range events[:n] {
 				if c := p.conns[ev.Fd]; c != nil {
 					if ev.Events&^syscall.EPOLLIN != 0 {
 						c.ev.Load().hangup.Store(true)

@@ -72,5 +72,5 @@ func (c *Conn) writeRaw(frame []byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	return c.wrote(c.t.Write(frame))
+	return c.wrote(c.send(frame))
 }

@@ -79,6 +79,7 @@ type input struct {
 	rawFn  func(fd uintptr) bool // in.rawRead, bound once so that reads do not allocate
 	rawN   int
 	rawErr error
+	into   []byte // where rawRead reads, if not into the buffer
 	// noWait makes a fill that would wait for data fail with errWouldBlock
 	// instead; only a raw read honours it.
 	noWait bool
@@ -228,7 +229,13 @@ func (in *input) fillHeader() error {
 // the transport, straight into p when p is at least as large as a buffer.
 func (in *input) read(p []byte) (int, error) {
 	if in.r == in.w && len(p) >= in.size && in.err == nil {
-		n, err := in.readSome(p)
+		var n int
+		var err error
+		if in.raw != nil {
+			n, err = in.readRawInto(p)
+		} else {
+			n, err = in.readSome(p)
+		}
 		if n > 0 {
 			in.drained = n < len(p)
 			return n, nil

@@ -7,3 +7,5 @@ package websocket
 func (in *input) initRaw() {}
 
 func (in *input) fillRaw() error { panic("unreachable") }
+
+func (in *input) readRawInto([]byte) (int, error) { panic("unreachable") }

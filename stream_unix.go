@@ -12,14 +12,15 @@ import (
 
 // initRaw looks for a file descriptor under the transport. With one, reads
 // go through syscall.RawConn so that a connection waiting for its peer
-// holds no buffer (see fillRaw).
+// holds no buffer (see fillRaw), and on Linux writes go through it too
+// (see rawio_linux.go).
 func (in *input) initRaw() {
 	sc, ok := in.t.(syscall.Conn)
 	if !ok {
 		return
 	}
 	raw, err := sc.SyscallConn()
-	if err != nil {
+	if err != nil || !nonBlocking(raw) {
 		return
 	}
 	in.raw = raw
@@ -39,15 +40,30 @@ func (in *input) fillRaw() error {
 		in.idle()
 		return errWouldBlock
 	}
+	if err := in.readRaw(); err != nil {
+		return err
+	}
+	in.w += in.rawN
+	return nil
+}
+
+// readRawInto reads straight into p, which the buffer would not hold.
+func (in *input) readRawInto(p []byte) (int, error) {
+	in.into = p
+	err := in.readRaw()
+	in.into = nil
+	if err != nil {
+		return 0, err
+	}
+	return in.rawN, nil
+}
+
+// readRaw makes one read through the RawConn, waiting for data unless
+// noWait is set; rawN says how much it read.
+func (in *input) readRaw() error {
 	if err := in.raw.Read(in.rawFn); err != nil {
 		// Name the operation as the application knows it.
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "raw-read" {
-			e := *oe
-			e.Op = "read"
-			return &e
-		}
-		return err
+		return renameOp(err, "raw-read", "read")
 	}
 	if in.rawErr == syscall.EAGAIN {
 		return errWouldBlock // only with noWait set
@@ -58,29 +74,47 @@ func (in *input) fillRaw() error {
 	if in.rawN == 0 {
 		return io.EOF
 	}
-	in.w += in.rawN
 	return nil
 }
 
 // rawRead is the callback of syscall.RawConn.Read: it returns false to wait
-// for the descriptor to become readable, unless noWait is set.
+// for the descriptor to become readable, unless noWait is set. It reads
+// into in.into if set, else into the buffer.
 func (in *input) rawRead(fd uintptr) bool {
-	if in.buf == nil {
-		in.buf = getBuffer(in.want)
+	p := in.into
+	if p == nil {
+		if in.buf == nil {
+			in.buf = getBuffer(in.want)
+		}
+		p = (*in.buf)[in.w:]
 	}
 	for {
-		in.rawN, in.rawErr = syscall.Read(int(fd), (*in.buf)[in.w:])
+		in.rawN, in.rawErr = readFD(int(fd), p)
 		if in.rawErr != syscall.EINTR {
 			break
 		}
 	}
 	if in.rawErr == syscall.EAGAIN {
-		in.idle()
+		if in.into == nil {
+			in.idle()
+		}
 		return in.noWait
 	}
 	if in.rawN < 0 {
 		in.rawN = 0
 	}
-	in.drained = in.rawN < len(*in.buf)-in.w
+	in.drained = in.rawN < len(p)
 	return true
+}
+
+// renameOp gives an error of a RawConn call, named after it (from), the
+// name of the operation as the application knows it (to).
+func renameOp(err error, from, to string) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == from {
+		e := *oe
+		e.Op = to
+		return &e
+	}
+	return err
 }

@@ -1,0 +1,21 @@
+//go:build !linux || race
+
+package websocket
+
+import (
+	"net"
+	"syscall"
+)
+
+// output is the writing end of a connection, used with frameMu held.
+// Frames go to the transport's Write (see rawio_linux.go for Linux).
+type output struct {
+	vec  net.Buffers
+	pair [2][]byte
+}
+
+func (c *Conn) initOutput() {}
+
+func (o *output) direct() bool { return false }
+
+func (o *output) writeDirect(syscall.RawConn) error { panic("unreachable") }
