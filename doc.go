@@ -46,6 +46,13 @@
 //		},
 //	}))
 //
+// On Linux, with either handler, a connection over a TCP socket reads and
+// writes it with raw system calls rather than through package net. The
+// socket is non-blocking, so no call can wait; the difference is that raw
+// calls do not wake the runtime's monitor thread, which a server that
+// idles between messages would otherwise wake for each one. Deadlines,
+// Close and errors behave as with package net.
+//
 // # Messages
 //
 // ReadMessage and WriteMessage move whole messages. NextReader and
