@@ -908,7 +908,7 @@ func (c *Conn) sendVec(h, p []byte) error {
 	o.vec = o.pair[:]
 	var err error
 	if o.direct() {
-		err = o.writeDirect(c.in.raw)
+		err = o.writeDirect(c.in)
 	} else {
 		_, err = o.vec.WriteTo(c.t)
 	}

@@ -114,6 +114,43 @@ func faultWantReset(t testing.TB, err error) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read returned %v, which does not wrap ECONNRESET", err)
 	}
+	faultWantOpError(t, err, "read")
+}
+
+// faultWantOpError checks that err wraps a *net.OpError for op, as errors
+// of package net's own reads and writes do.
+func faultWantOpError(t testing.TB, err error, op string) {
+	t.Helper()
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != op || oe.Addr == nil || oe.Source == nil {
+		t.Fatalf("%v does not wrap a *net.OpError for %s with both addresses", err, op)
+	}
+}
+
+// A write to a peer that has reset the connection fails with the reset (or
+// the broken pipe that follows it), wrapped as package net wraps it.
+func TestFaultWriteAfterReset(t *testing.T) {
+	errs := make(chan error, 1)
+	reset := make(chan struct{})
+	url := startServer(t, nil, func(c *Conn) {
+		<-reset
+		// The reset has reached the socket by the time close(2) returned
+		// on loopback; a write or two may still be taken before the
+		// error shows.
+		var err error
+		for i := 0; i < 100 && err == nil; i++ {
+			err = c.WriteMessage(BinaryMessage, []byte("after the reset"))
+		}
+		errs <- err
+	})
+	rc := dialRaw(t, url)
+	faultReset(t, rc.conn)
+	close(reset)
+	err := faultWait(t, errs, "the server's write")
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("the write returned %v, which wraps neither ECONNRESET nor EPIPE", err)
+	}
+	faultWantOpError(t, err, "write")
 }
 
 // faultReadAPIs are the ways an application reads a message; each must

@@ -4,7 +4,6 @@ package websocket
 
 import (
 	"net"
-	"os"
 	"syscall"
 	"unsafe"
 )
@@ -70,14 +69,14 @@ func (c *Conn) initOutput() {
 // direct reports whether frames go to the descriptor.
 func (o *output) direct() bool { return o.fn != nil }
 
-// writeDirect writes vec to the descriptor under raw.
-func (o *output) writeDirect(raw syscall.RawConn) error {
+// writeDirect writes vec to the descriptor that in reads.
+func (o *output) writeDirect(in *input) error {
 	o.errno = 0
-	if err := raw.Write(o.fn); err != nil {
+	if err := in.raw.Write(o.fn); err != nil {
 		return renameOp(err, "raw-write", "write")
 	}
 	if o.errno != 0 {
-		return os.NewSyscallError("write", o.errno)
+		return in.opError("write", o.errno)
 	}
 	return nil
 }

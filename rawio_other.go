@@ -2,10 +2,7 @@
 
 package websocket
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // output is the writing end of a connection, used with frameMu held.
 // Frames go to the transport's Write (see rawio_linux.go for Linux).
@@ -18,4 +15,4 @@ func (c *Conn) initOutput() {}
 
 func (o *output) direct() bool { return false }
 
-func (o *output) writeDirect(syscall.RawConn) error { panic("unreachable") }
+func (o *output) writeDirect(*input) error { panic("unreachable") }

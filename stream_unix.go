@@ -69,7 +69,7 @@ func (in *input) readRaw() error {
 		return errWouldBlock // only with noWait set
 	}
 	if in.rawErr != nil {
-		return os.NewSyscallError("read", in.rawErr)
+		return in.opError("read", in.rawErr)
 	}
 	if in.rawN == 0 {
 		return io.EOF
@@ -105,6 +105,18 @@ func (in *input) rawRead(fd uintptr) bool {
 	}
 	in.drained = in.rawN < len(p)
 	return true
+}
+
+// opError wraps the error of a raw call on the descriptor as package net
+// would: in a *net.OpError that names the operation and the addresses.
+func (in *input) opError(op string, errno error) error {
+	err := os.NewSyscallError(op, errno)
+	nc, ok := in.t.(net.Conn)
+	if !ok {
+		return err
+	}
+	laddr := nc.LocalAddr()
+	return &net.OpError{Op: op, Net: laddr.Network(), Source: laddr, Addr: nc.RemoteAddr(), Err: err}
 }
 
 // renameOp gives an error of a RawConn call, named after it (from), the
