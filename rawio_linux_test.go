@@ -42,11 +42,7 @@ func TestRawIOBlockingDescriptor(t *testing.T) {
 	if c.in.raw != nil || c.out.direct() {
 		t.Fatalf("raw reads %v, raw writes %v on a blocking descriptor; want neither", c.in.raw != nil, c.out.direct())
 	}
-	key := [4]byte{1, 2, 3, 4}
-	frame := appendHeader(nil, true, opBinary, 5, &key)
-	frame = append(frame, []byte("hello")...)
-	mask(key, 0, frame[len(frame)-5:])
-	if _, err := peer.Write(frame); err != nil {
+	if _, err := peer.Write(clientFrame(0x82, []byte("hello"))); err != nil {
 		t.Fatal(err)
 	}
 	_, p, err := c.ReadMessage()

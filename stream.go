@@ -237,8 +237,7 @@ func (in *input) read(p []byte) (int, error) {
 			n, err = in.readSome(p)
 		}
 		if n > 0 {
-			in.drained = n < len(p)
-			return n, nil
+			return n, nil // a raw read has set drained
 		}
 		return 0, err
 	}
