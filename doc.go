@@ -53,6 +53,14 @@
 // idles between messages would otherwise wake for each one. Deadlines,
 // Close and errors behave as with package net.
 //
+// A long frame reaches a socket a packet or a few at a time. On Linux 5.7
+// and later, a reader that has caught up with its peer in the middle of
+// one asks the kernel (with the socket's low-water mark) to wake it when
+// the rest of the frame is there, up to 1 MiB or what the read has room
+// for, rather than for each packet. A read can therefore wait for more
+// than its first byte, but never past the frame's end or the connection's,
+// and a read deadline that passes returns what has arrived by then.
+//
 // # Messages
 //
 // ReadMessage and WriteMessage move whole messages. NextReader and

@@ -80,6 +80,11 @@ type input struct {
 	rawN   int
 	rawErr error
 	into   []byte // where rawRead reads, if not into the buffer
+	// sure is how many bytes the peer is bound to send next, the rest of
+	// the frame whose payload a fill reads; lowat is the low-water mark set
+	// on the socket, 0 for none, or -1 where marks are not used (see
+	// lowat_linux.go).
+	sure, lowat int32
 	// noWait makes a fill that would wait for data fail with errWouldBlock
 	// instead; only a raw read honours it.
 	noWait bool
@@ -192,7 +197,10 @@ func (in *input) fill() error {
 // it takes fewer reads, and leaves in larger pieces to whoever takes it.
 // The buffer is a loan like any other, returned once drained.
 func (in *input) fillPayload(n int64) error {
-	return in.fillWanting(int(min(max(n, int64(in.size)), maxFrameSize)))
+	in.sure = int32(min(n, maxFrameSize))
+	err := in.fillWanting(int(min(max(n, int64(in.size)), maxFrameSize)))
+	in.sure = 0
+	return err
 }
 
 // fillWanting is fill asking for a buffer of want bytes if it needs one.

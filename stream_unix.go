@@ -25,6 +25,7 @@ func (in *input) initRaw() {
 	}
 	in.raw = raw
 	in.rawFn = in.rawRead
+	in.initLowat()
 }
 
 // fillRaw reads from the file descriptor with the same system calls as the
@@ -62,6 +63,9 @@ func (in *input) readRawInto(p []byte) (int, error) {
 // noWait is set; rawN says how much it read.
 func (in *input) readRaw() error {
 	if err := in.raw.Read(in.rawFn); err != nil {
+		if in.lowat > 0 && in.salvage() {
+			return nil
+		}
 		// Name the operation as the application knows it.
 		return renameOp(err, "raw-read", "read")
 	}
@@ -75,6 +79,23 @@ func (in *input) readRaw() error {
 		return io.EOF
 	}
 	return nil
+}
+
+// salvage ends a wait that a deadline or Close cut short while a
+// low-water mark was set (see lowat_linux.go): it takes the mark down and
+// reads what arrived below it, so that a read never times out with bytes
+// waiting. It reports whether it read any.
+func (in *input) salvage() bool {
+	noWait := in.noWait
+	in.noWait = true
+	in.rawErr = syscall.EAGAIN
+	err := in.raw.Control(func(fd uintptr) {
+		in.dropLowat(fd)
+		in.rawRead(fd)
+	})
+	in.noWait = noWait
+	in.lowat = 0 // if Control failed, the descriptor is closed
+	return err == nil && in.rawErr == nil && in.rawN > 0
 }
 
 // rawRead is the callback of syscall.RawConn.Read: it returns false to wait
@@ -95,11 +116,17 @@ func (in *input) rawRead(fd uintptr) bool {
 		}
 	}
 	if in.rawErr == syscall.EAGAIN {
+		sure := len(p)
 		if in.into == nil {
+			sure = min(sure, int(in.sure))
 			in.idle()
+		}
+		if !in.noWait {
+			in.raiseLowat(fd, sure)
 		}
 		return in.noWait
 	}
+	in.dropLowat(fd)
 	if in.rawN < 0 {
 		in.rawN = 0
 	}
