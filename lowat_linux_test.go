@@ -4,6 +4,7 @@ package websocket
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -222,6 +223,39 @@ func TestLowatDeadlineReturnsWhatArrived(t *testing.T) {
 	}
 	if mark := lowatTestMark(t, tc); mark != 1 {
 		t.Errorf("mark of %d bytes after the deadline; want 1", mark)
+	}
+}
+
+// A peer that leaves in the middle of a frame, with less than the mark
+// sent, ends the wait: the reader gets what was sent and then an abnormal
+// closure, not a hang.
+func TestLowatPeerLeavesMidFrame(t *testing.T) {
+	s, tc, peer := lowatTestPair(t)
+	marks := lowatTestMarks(t, tc)
+	payload := lowatTestPayload(1 << 20)
+	frame := clientFrame(0x82, payload)
+	head := len(frame) - len(payload)
+	if _, err := peer.Write(frame[:head+64<<10]); err != nil {
+		t.Fatal(err)
+	}
+	type message struct {
+		n   int
+		err error
+	}
+	got := make(chan message, 1)
+	go func() {
+		_, p, err := s.ReadMessage()
+		got <- message{len(p), err}
+	}()
+	connTestWait(t, marks, "a low-water mark")
+	if _, err := peer.Write(frame[head+64<<10 : head+80<<10]); err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	m := connTestWait(t, got, "the end of the read")
+	var ce *CloseError
+	if !errors.As(m.err, &ce) || ce.Code != StatusAbnormalClosure {
+		t.Fatalf("ReadMessage = %d bytes, %v; want an abnormal closure", m.n, m.err)
 	}
 }
 
