@@ -16,8 +16,8 @@ import (
 // read, for a few dozen KiB each. On Linux a TCP connection instead sets
 // the socket's low-water mark (SO_RCVLOWAT) when a read finds the socket
 // empty while much of a frame is still to come, so that the wait ends when
-// that much has arrived, or the frame's end, or the connection's: a
-// megabyte on loopback then takes a wait or two instead of eight. The mark
+// that much has arrived, or the connection has ended: a megabyte on
+// loopback then takes a wait or two instead of eight. The mark
 // never exceeds what the peer must send before anything else, the rest of
 // the frame whose payload is being read, nor what the reader has room
 // for, and it is taken down with the read that follows the wait.
