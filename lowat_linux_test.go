@@ -105,13 +105,37 @@ func lowatTestQueued(t *testing.T, tc *net.TCPConn, n int) {
 	}
 }
 
-// lowatTestPayload is a payload whose every byte depends on its position.
-func lowatTestPayload(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i ^ i>>8 ^ i>>16)
+// lowatTestFrame is a long binary frame that the peer sends a server Conn
+// over TCP, in parts, while the test watches the marks set on the socket.
+type lowatTestFrame struct {
+	s       *Conn
+	tc      *net.TCPConn // the server's socket
+	peer    net.Conn
+	marks   <-chan int32
+	payload []byte
+	frame   []byte // the payload framed, payload[i] at frame[head+i]
+	head    int
+}
+
+// lowatTestStart sets up a 1 MiB frame and sends its header and the first
+// sent bytes of its payload.
+func lowatTestStart(t *testing.T, sent int) *lowatTestFrame {
+	s, tc, peer := lowatTestPair(t)
+	f := &lowatTestFrame{s: s, tc: tc, peer: peer, marks: lowatTestMarks(t, tc), payload: frameTestPayload(1 << 20)}
+	f.frame = clientFrame(0x82, f.payload)
+	f.head = len(f.frame) - len(f.payload)
+	if _, err := peer.Write(f.frame[:f.head+sent]); err != nil {
+		t.Fatal(err)
 	}
-	return p
+	return f
+}
+
+// send sends the payload bytes from from to to.
+func (f *lowatTestFrame) send(t *testing.T, from, to int) {
+	t.Helper()
+	if _, err := f.peer.Write(f.frame[f.head+from : f.head+to]); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ---- Tests ----
@@ -121,14 +145,9 @@ func lowatTestPayload(n int) []byte {
 // message whole, and takes the mark down after it: the next message, a
 // few bytes, arrives although it is far below the mark.
 func TestLowatLongFrame(t *testing.T) {
-	s, tc, peer := lowatTestPair(t)
-	marks := lowatTestMarks(t, tc)
-	payload := lowatTestPayload(1 << 20)
-	frame := clientFrame(0x82, payload)
-	first := len(frame) - len(payload) + 64<<10
-	if _, err := peer.Write(frame[:first]); err != nil {
-		t.Fatal(err)
-	}
+	const first = 64 << 10
+	f := lowatTestStart(t, first)
+	s, tc, peer, payload := f.s, f.tc, f.peer, f.payload
 	type message struct {
 		p   []byte
 		err error
@@ -143,16 +162,12 @@ func TestLowatLongFrame(t *testing.T) {
 			}
 		}
 	}()
-	mark := connTestWait(t, marks, "a low-water mark")
-	if mark < minLowat || int(mark) > len(payload)-64<<10 {
-		t.Errorf("mark of %d bytes, with %d bytes of the frame still to come", mark, len(payload)-64<<10)
+	mark := connTestWait(t, f.marks, "a low-water mark")
+	if mark < minLowat || int(mark) > len(payload)-first {
+		t.Errorf("mark of %d bytes, with %d bytes of the frame still to come", mark, len(payload)-first)
 	}
-	for rest := frame[first:]; len(rest) > 0; {
-		n := min(len(rest), 60<<10)
-		if _, err := peer.Write(rest[:n]); err != nil {
-			t.Fatal(err)
-		}
-		rest = rest[n:]
+	for from := first; from < len(payload); from += 60 << 10 {
+		f.send(t, from, min(from+60<<10, len(payload)))
 	}
 	m := connTestWait(t, got, "the long message")
 	if m.err != nil || !bytes.Equal(m.p, payload) {
@@ -174,18 +189,12 @@ func TestLowatLongFrame(t *testing.T) {
 // mark only saves wake-ups, and never holds back data from a reader that
 // is out of time.
 func TestLowatDeadlineReturnsWhatArrived(t *testing.T) {
-	s, tc, peer := lowatTestPair(t)
-	marks := lowatTestMarks(t, tc)
-	payload := lowatTestPayload(1 << 20)
-	frame := clientFrame(0x82, payload)
-	head := len(frame) - len(payload)
-	first, second := 64<<10, 20<<10
-	if _, err := peer.Write(frame[:head+first]); err != nil {
-		t.Fatal(err)
-	}
+	const first, second = 64 << 10, 20 << 10
+	f := lowatTestStart(t, first)
+	s, tc, payload := f.s, f.tc, f.payload
 	// All of the first part is in the socket before the reader starts, so
 	// that its first wait comes after it has read that part.
-	lowatTestQueued(t, tc, head+first)
+	lowatTestQueued(t, tc, f.head+first)
 	_, r, err := s.NextReader()
 	if err != nil {
 		t.Fatal(err)
@@ -209,12 +218,10 @@ func TestLowatDeadlineReturnsWhatArrived(t *testing.T) {
 		k, err := r.Read(buf[n:])
 		done <- read{k, err}
 	}()
-	if mark := connTestWait(t, marks, "a low-water mark"); int(mark) != len(payload)-first {
+	if mark := connTestWait(t, f.marks, "a low-water mark"); int(mark) != len(payload)-first {
 		t.Errorf("mark of %d bytes, with %d of the frame still to come", mark, len(payload)-first)
 	}
-	if _, err := peer.Write(frame[head+first : head+first+second]); err != nil {
-		t.Fatal(err)
-	}
+	f.send(t, first, first+second)
 	lowatTestQueued(t, tc, second)
 	s.SetReadDeadline(time.Now())
 	res := connTestWait(t, done, "the read")
@@ -230,28 +237,19 @@ func TestLowatDeadlineReturnsWhatArrived(t *testing.T) {
 // sent, ends the wait: the reader gets what was sent and then an abnormal
 // closure, not a hang.
 func TestLowatPeerLeavesMidFrame(t *testing.T) {
-	s, tc, peer := lowatTestPair(t)
-	marks := lowatTestMarks(t, tc)
-	payload := lowatTestPayload(1 << 20)
-	frame := clientFrame(0x82, payload)
-	head := len(frame) - len(payload)
-	if _, err := peer.Write(frame[:head+64<<10]); err != nil {
-		t.Fatal(err)
-	}
+	f := lowatTestStart(t, 64<<10)
 	type message struct {
 		n   int
 		err error
 	}
 	got := make(chan message, 1)
 	go func() {
-		_, p, err := s.ReadMessage()
+		_, p, err := f.s.ReadMessage()
 		got <- message{len(p), err}
 	}()
-	connTestWait(t, marks, "a low-water mark")
-	if _, err := peer.Write(frame[head+64<<10 : head+80<<10]); err != nil {
-		t.Fatal(err)
-	}
-	peer.Close()
+	connTestWait(t, f.marks, "a low-water mark")
+	f.send(t, 64<<10, 80<<10)
+	f.peer.Close()
 	m := connTestWait(t, got, "the end of the read")
 	var ce *CloseError
 	if !errors.As(m.err, &ce) || ce.Code != StatusAbnormalClosure {
