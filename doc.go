@@ -70,6 +70,17 @@
 // invalid byte fails the connection at once with
 // StatusInvalidFramePayloadData.
 //
+// # Broadcast
+//
+// A Hub sends each message it is given to every connection in it: a chat
+// room, a live count. Broadcast encodes the message once and returns; the
+// hub writes it to each connection without waiting on any, so one peer
+// that reads slowly delays nobody else, and one that falls too far behind
+// is closed with StatusPolicyViolation. Messages broadcast faster than
+// they can be written go out together, one write per connection for
+// several messages. To send one message to a few connections of your
+// choosing, NewPreparedMessage and WritePreparedMessage encode it once.
+//
 // # Concurrency
 //
 // One goroutine at a time may read: ReadMessage, NextReader and the reader

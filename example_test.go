@@ -221,3 +221,42 @@ func ExampleUpgrader_EventHandler() {
 	// alice: 2 here
 	// alice: 1 here
 }
+
+// A chat room: what one member sends, every member receives.
+func ExampleHub() {
+	var room websocket.Hub
+	var upgrader websocket.Upgrader
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {
+		room.Add(c)
+		defer room.Remove(c)
+		c.WriteMessage(websocket.TextMessage, []byte("welcome"))
+		for {
+			t, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			room.Broadcast(t, msg)
+		}
+	}))
+	defer srv.Close()
+
+	join := func() *websocket.Conn {
+		c, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		c.ReadMessage() // the welcome: c is in the room
+		return c
+	}
+	alice, bob := join(), join()
+	defer alice.Close()
+	defer bob.Close()
+	alice.WriteMessage(websocket.TextMessage, []byte("hello, room"))
+	for _, c := range []*websocket.Conn{alice, bob} {
+		_, msg, _ := c.ReadMessage()
+		fmt.Println(string(msg))
+	}
+	// Output:
+	// hello, room
+	// hello, room
+}

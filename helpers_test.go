@@ -44,6 +44,28 @@ func serveHTTP(t testing.TB, h http.Handler) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
+// tcpTestPair returns a server Conn over a loopback TCP connection and the
+// client's end of it, both closed when the test ends.
+func tcpTestPair(t testing.TB) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ln.Accept()
+	if err != nil {
+		peer.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close(); nc.Close() })
+	return newConn(nc, nil, false, "", config{}), peer
+}
+
 // echoMessages sends every message back with ReadMessage and WriteMessage
 // until the connection fails.
 func echoMessages(c *Conn) {

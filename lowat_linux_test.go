@@ -24,22 +24,8 @@ func lowatTestPair(t *testing.T) (*Conn, *net.TCPConn, net.Conn) {
 		}
 		t.Skip("this kernel is older than 5.7: low-water marks are not used")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := ln.Accept()
-	if err != nil {
-		peer.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Close(); nc.Close() })
-	return newConn(nc, nil, false, "", config{}), nc.(*net.TCPConn), peer
+	c, peer := tcpTestPair(t)
+	return c, c.t.(*net.TCPConn), peer
 }
 
 // lowatTestMarks reports each low-water mark the library sets on tc,

@@ -26,13 +26,24 @@ func NewPreparedMessage(t MessageType, p []byte) (*PreparedMessage, error) {
 		wire: make([]byte, 0, frames*maxHeaderSize+len(p)),
 		ends: make([]int, 0, frames),
 	}
+	m.wire = appendMessage(m.wire, op, p, &m.ends)
+	return m, nil
+}
+
+// appendMessage appends to dst a message of payload p as a server sends
+// it: unmasked frames of at most maxFrameSize payload bytes, the first
+// with opcode op. If ends is not nil, where each frame ends in dst is
+// appended to it.
+func appendMessage(dst []byte, op opcode, p []byte, ends *[]int) []byte {
 	for {
 		n := min(len(p), maxFrameSize)
-		m.wire = appendHeader(m.wire, n == len(p), op, n, nil)
-		m.wire = append(m.wire, p[:n]...)
-		m.ends = append(m.ends, len(m.wire))
+		dst = appendHeader(dst, n == len(p), op, n, nil)
+		dst = append(dst, p[:n]...)
+		if ends != nil {
+			*ends = append(*ends, len(dst))
+		}
 		if n == len(p) {
-			return m, nil
+			return dst
 		}
 		p, op = p[n:], opContinuation
 	}

@@ -55,9 +55,12 @@ func readFD(fd int, p []byte) (int, error) {
 type output struct {
 	fn func(fd uintptr) bool // o.write, bound once; nil without a RawConn
 	// vec is what is left to write, in pair; errno is the failed call's.
-	vec   net.Buffers
-	pair  [2][]byte
-	errno syscall.Errno
+	// noWait makes a full socket end the call instead of waiting for room
+	// (see writeNow). errno is 32 bits so that noWait fits beside it.
+	vec    net.Buffers
+	pair   [2][]byte
+	errno  uint32
+	noWait bool
 }
 
 func (c *Conn) initOutput() {
@@ -76,14 +79,33 @@ func (o *output) writeDirect(in *input) error {
 		return renameOp(err, "raw-write", "write")
 	}
 	if o.errno != 0 {
-		return in.opError("write", o.errno)
+		return in.opError("write", syscall.Errno(o.errno))
 	}
 	return nil
 }
 
+// writeNow writes as much of b as the socket takes at once, without
+// waiting for room, and returns how much that was. Without a descriptor
+// it writes nothing: a transport's Write cannot be told not to wait.
+func (o *output) writeNow(in *input, b []byte) (int, error) {
+	if !o.direct() {
+		return 0, nil
+	}
+	o.pair = [2][]byte{b, nil}
+	o.vec = o.pair[:]
+	o.noWait = true
+	err := o.writeDirect(in)
+	left := 0
+	for _, v := range o.vec {
+		left += len(v)
+	}
+	o.pair, o.vec, o.noWait = [2][]byte{}, nil, false
+	return len(b) - left, err
+}
+
 // write is the callback of syscall.RawConn.Write: it writes until all is
 // written or the socket is full, in which case it returns false to wait
-// until it has room.
+// until it has room, unless noWait is set.
 func (o *output) write(fd uintptr) bool {
 	for len(o.vec) > 0 {
 		if len(o.vec[0]) == 0 {
@@ -107,9 +129,9 @@ func (o *output) write(fd uintptr) bool {
 			o.advance(int(n))
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			return false
+			return o.noWait
 		default:
-			o.errno = errno
+			o.errno = uint32(errno)
 			return true
 		}
 	}

@@ -1,0 +1,296 @@
+package websocket
+
+import (
+	"errors"
+	"sync"
+)
+
+// DefaultBacklogLimit is the backlog a Hub allows when its BacklogLimit is
+// zero.
+const DefaultBacklogLimit = 1 << 20
+
+// A Hub broadcasts messages to a set of server connections: the members of
+// a chat room, the viewers of a live count. Broadcast encodes a message
+// once and returns without waiting; a goroutine of the hub writes the
+// message to each connection, in one write that does not wait for room in
+// the socket (on Linux; elsewhere each connection's writes have a
+// goroutine of their own), so a peer that reads slowly holds up nobody
+// else. Messages
+// broadcast while that goroutine is busy with earlier ones go out
+// together, one write per connection for all of them: under load a hub
+// makes fewer system calls per message, not more.
+//
+// A connection receives the messages broadcast after it was added, in the
+// order they were broadcast. One whose socket is full gets a goroutine of
+// its own that waits for room and catches up. When what waits for one
+// connection would grow past BacklogLimit bytes, the hub drops it: takes it
+// out and closes it with StatusPolicyViolation and the reason "too slow".
+// (A single message longer than the limit may wait, alone.) A
+// connection whose write fails leaves the hub too. Either way its reader
+// sees the end as usual.
+//
+// The frames of a hub's messages and those written to a connection
+// directly (WriteMessage, NextWriter, Ping) never interleave, but the hub
+// does not order its messages with respect to the others.
+//
+// The zero Hub is ready to use. A Hub must not be copied after first use.
+type Hub struct {
+	// BacklogLimit caps the bytes that may wait for one slow connection;
+	// zero means DefaultBacklogLimit. Broadcast waits while as many wait
+	// for the hub's goroutine to take them.
+	BacklogLimit int
+
+	mu      sync.Mutex
+	members map[*Conn]*hubMember
+	list    []*hubMember // the members, in the order they are written to
+	// pending holds the frames broadcast since the writing goroutine last
+	// took them, back to back; gen counts the takes.
+	pending []byte
+	gen     uint64
+	writing bool         // a goroutine runs write
+	taken   sync.Cond    // broadcast when that goroutine takes pending
+	spare   []byte       // a batch buffer for pending to reuse
+	run     func()       // h.write, bound once
+	to      []*hubMember // the members write is writing to
+}
+
+// hubMember is a connection in a hub. The hub's goroutine writes to it
+// until a write leaves something over; from then until the backlog is
+// written, catchUp does, and the hub's goroutine only adds to the backlog.
+type hubMember struct {
+	c   *Conn
+	pos int // in Hub.list; under Hub.mu
+	// The member was added when pending held addedAt bytes of generation
+	// addedGen, which are not for it.
+	addedGen uint64
+	addedAt  int
+
+	mu       sync.Mutex
+	gone     bool // out of the hub: nothing more is written
+	catching bool // catchUp runs
+	backlog  []byte
+}
+
+var errHubClient = errors.New("websocket: a hub sends to server connections only")
+
+// Add puts c in the hub: it receives every message broadcast from now on.
+// c must be a server connection, one that an Upgrader made. Adding a
+// connection that is in the hub already does nothing.
+func (h *Hub) Add(c *Conn) error {
+	if c.client {
+		return errHubClient
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.members == nil {
+		h.members = make(map[*Conn]*hubMember)
+	}
+	if h.members[c] != nil {
+		return nil
+	}
+	m := &hubMember{c: c, pos: len(h.list), addedGen: h.gen, addedAt: len(h.pending)}
+	h.members[c] = m
+	h.list = append(h.list, m)
+	return nil
+}
+
+// Remove takes c out of the hub. Messages waiting for c are dropped,
+// though a write already under way may finish.
+func (h *Hub) Remove(c *Conn) {
+	h.mu.Lock()
+	m := h.members[c]
+	h.mu.Unlock()
+	if m != nil {
+		h.forget(m)
+	}
+}
+
+// Len returns the number of connections in the hub.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.list)
+}
+
+// Broadcast sends a message of type t with payload p to every connection
+// in the hub. It copies p and returns without waiting for the writes,
+// unless BacklogLimit bytes already wait for the hub's goroutine, in which
+// case it waits until they are taken. The only error is an invalid type.
+func (h *Hub) Broadcast(t MessageType, p []byte) error {
+	op, err := t.opcode()
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.taken.L == nil {
+		h.taken.L = &h.mu
+	}
+	for h.writing && len(h.pending) >= h.limit() {
+		h.taken.Wait()
+	}
+	if len(h.list) == 0 {
+		return nil
+	}
+	h.pending = appendMessage(h.pending, op, p, nil)
+	if !h.writing {
+		h.writing = true
+		if h.run == nil {
+			h.run = h.write
+		}
+		go h.run()
+	}
+	return nil
+}
+
+func (h *Hub) limit() int {
+	if h.BacklogLimit > 0 {
+		return h.BacklogLimit
+	}
+	return DefaultBacklogLimit
+}
+
+// keptBatch is the largest batch buffer write keeps for the next one.
+const keptBatch = 64 << 10
+
+// write takes what was broadcast and writes it to every member, until
+// nothing more was. One goroutine at a time runs it.
+func (h *Hub) write() {
+	var batch []byte
+	for {
+		h.mu.Lock()
+		h.recycle(batch)
+		if len(h.pending) == 0 {
+			h.writing = false
+			h.mu.Unlock()
+			return
+		}
+		batch, h.pending, h.spare = h.pending, h.spare, nil
+		gen := h.gen
+		h.gen++
+		h.to = append(h.to[:0], h.list...)
+		h.taken.Broadcast()
+		h.mu.Unlock()
+
+		for _, m := range h.to {
+			b := batch
+			if m.addedGen == gen {
+				b = b[m.addedAt:]
+			}
+			if len(b) > 0 {
+				h.deliver(m, b)
+			}
+		}
+		clear(h.to)
+	}
+}
+
+// recycle keeps b, a batch that has been written, for Broadcast to fill
+// again, unless it grew large. Call with mu held.
+func (h *Hub) recycle(b []byte) {
+	switch {
+	case cap(b) == 0 || cap(b) > keptBatch:
+	case cap(h.pending) == 0:
+		h.pending = b[:0]
+	default:
+		h.spare = b[:0]
+	}
+}
+
+// deliver writes b to m as far as the socket takes it at once, and leaves
+// the rest to catchUp.
+func (h *Hub) deliver(m *hubMember, b []byte) {
+	m.mu.Lock()
+	switch {
+	case m.gone:
+		m.mu.Unlock()
+		return
+	case m.catching:
+		over := len(m.backlog) > 0 && len(m.backlog)+len(b) > h.limit()
+		if !over {
+			m.backlog = append(m.backlog, b...)
+		}
+		m.mu.Unlock()
+		if over {
+			h.forget(m)
+			go m.c.CloseWithStatus(StatusPolicyViolation, "too slow")
+		}
+		return
+	}
+	m.mu.Unlock()
+
+	// A connection busy with a frame of its own is left to catchUp, like
+	// one whose socket is full: waiting for it would hold up the rest.
+	c := m.c
+	n, err := 0, error(nil)
+	locked := c.ctrlWaiting.Load() == 0 && c.frameMu.TryLock()
+	if locked {
+		if err = c.writable(); err == nil {
+			n, err = c.out.writeNow(c.in, b)
+			err = c.wrote(err)
+		}
+	}
+	// Once part of a frame is out, no other frame may go before the rest:
+	// frameMu stays locked, and catchUp unlocks it.
+	held := locked && err == nil && n > 0 && n < len(b)
+	if locked && !held {
+		c.frameMu.Unlock()
+	}
+	switch {
+	case err != nil:
+		h.forget(m)
+	case n < len(b):
+		m.mu.Lock()
+		m.catching = true
+		m.backlog = append(m.backlog, b[n:]...)
+		m.mu.Unlock()
+		go h.catchUp(m, held)
+	}
+}
+
+// catchUp writes m's backlog, waiting for room as long as it takes, until
+// the backlog is empty or m has left the hub. held says that frameMu is
+// locked already, by a write that sent part of a frame.
+func (h *Hub) catchUp(m *hubMember, held bool) {
+	c := m.c
+	var b []byte
+	for {
+		m.mu.Lock()
+		b, m.backlog = m.backlog, b[:0]
+		if len(b) == 0 || m.gone && !held {
+			m.catching = false
+			m.backlog = nil
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		if !held {
+			c.lockForData()
+		}
+		err := c.writable()
+		if err == nil {
+			err = c.wrote(c.send(b))
+		}
+		c.frameMu.Unlock()
+		held = false
+		if err != nil {
+			h.forget(m)
+		}
+	}
+}
+
+// forget takes m out of the hub.
+func (h *Hub) forget(m *hubMember) {
+	h.mu.Lock()
+	if h.members[m.c] == m {
+		delete(h.members, m.c)
+		last := h.list[len(h.list)-1]
+		h.list[m.pos], last.pos = last, m.pos
+		h.list[len(h.list)-1] = nil
+		h.list = h.list[:len(h.list)-1]
+	}
+	h.mu.Unlock()
+	m.mu.Lock()
+	m.gone = true
+	m.mu.Unlock()
+}

@@ -1,0 +1,412 @@
+package websocket
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ---- Helpers of this file ----
+
+// hubTestServe serves connections that join h and read until they end.
+// Each server-side Conn is sent on the returned channel once it is in h.
+func hubTestServe(t *testing.T, h *Hub) (string, <-chan *Conn) {
+	t.Helper()
+	joined := make(chan *Conn, 16)
+	url := startServer(t, nil, func(c *Conn) {
+		if err := h.Add(c); err != nil {
+			t.Error(err)
+			return
+		}
+		joined <- c
+		defer h.Remove(c)
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	return url, joined
+}
+
+// hubTestMessage is message i of a test's broadcasts: its number, then
+// more bytes for some numbers than for others, up to two frames' worth.
+func hubTestMessage(i int) (MessageType, []byte) {
+	size := []int{0, 10, 125, 126, 1000, 65535, 65536, 70000}[i%8]
+	if i == 13 {
+		size = maxFrameSize + 1000
+	}
+	p := fmt.Appendf(nil, "%06d:", i)
+	if i%2 == 0 {
+		return BinaryMessage, append(p, frameTestPayload(size)...)
+	}
+	return TextMessage, append(p, strings.Repeat("é", size/2)...)
+}
+
+// hubTestCheck checks that a message received is message i.
+func hubTestCheck(t *testing.T, who string, i int, gotType MessageType, got []byte) {
+	t.Helper()
+	wantType, want := hubTestMessage(i)
+	if gotType != wantType || !bytes.Equal(got, want) {
+		t.Fatalf("%s: message %d is a %v of %d bytes starting %q, want a %v of %d bytes", who, i, gotType, len(got), got[:min(len(got), 7)], wantType, len(want))
+	}
+}
+
+// hubTestBroadcast broadcasts message i.
+func hubTestBroadcast(t *testing.T, h *Hub, i int) {
+	t.Helper()
+	if err := h.Broadcast(hubTestMessage(i)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ---- Tests ----
+
+// Every member receives every message, whole and in order, from messages
+// that fit one small frame to one that takes two frames.
+func TestHubBroadcastsInOrder(t *testing.T) {
+	// The members are read one after the other: the others wait meanwhile.
+	h := Hub{BacklogLimit: 64 << 20}
+	url, joined := hubTestServe(t, &h)
+	const members, messages = 3, 40
+	clients := make([]*Conn, members)
+	for i := range clients {
+		clients[i] = connTestDial(t, url, nil)
+		connTestWait(t, joined, "the member to join")
+	}
+	for i := 0; i < messages; i++ {
+		hubTestBroadcast(t, &h, i)
+	}
+	for k, c := range clients {
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		for i := 0; i < messages; i++ {
+			typ, p, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("member %d, message %d: %v", k, i, err)
+			}
+			hubTestCheck(t, fmt.Sprintf("member %d", k), i, typ, p)
+		}
+	}
+}
+
+// A connection gets what is broadcast after it joins, not what was
+// broadcast before and still waits to be written.
+func TestHubMemberGetsMessagesFromItsJoin(t *testing.T) {
+	var h Hub
+	url, joined := hubTestServe(t, &h)
+	first := connTestDial(t, url, nil)
+	connTestWait(t, joined, "the first member to join")
+
+	// Keep the hub's goroutine from starting, so that message 0 is still
+	// pending when the second member joins.
+	h.mu.Lock()
+	h.writing = true
+	h.mu.Unlock()
+	hubTestBroadcast(t, &h, 0)
+	second := connTestDial(t, url, nil)
+	connTestWait(t, joined, "the second member to join")
+	hubTestBroadcast(t, &h, 1)
+	h.mu.Lock()
+	go h.write()
+	h.mu.Unlock()
+	hubTestBroadcast(t, &h, 2)
+
+	for _, m := range []struct {
+		c    *Conn
+		who  string
+		from int
+	}{
+		{first, "first member", 0},
+		{second, "second member", 1},
+	} {
+		m.c.SetReadDeadline(time.Now().Add(testTimeout))
+		for i := m.from; i <= 2; i++ {
+			typ, p, err := m.c.ReadMessage()
+			if err != nil {
+				t.Fatalf("%s, message %d: %v", m.who, i, err)
+			}
+			hubTestCheck(t, m.who, i, typ, p)
+		}
+	}
+}
+
+// A member that does not read holds up nobody: the others receive every
+// message, and once more than BacklogLimit waits for it the hub closes it
+// with 1008, after the messages it had whole.
+func TestHubDropsMemberThatFallsBehind(t *testing.T) {
+	h := Hub{BacklogLimit: 256 << 10}
+	url, joined := hubTestServe(t, &h)
+	stuck := dialRaw(t, url)
+	connTestShrinkReadBuffer(stuck)
+	connTestShrinkBuffers(connTestWait(t, joined, "the stuck member to join"))
+	reader := connTestDial(t, url, nil)
+	connTestWait(t, joined, "the reading member to join")
+
+	// The reader reads all along, and broadcasting, which goes on until
+	// the stuck member is out, stays at most ahead messages ahead of it.
+	// Messages are 1000 bytes and numbered from 0.
+	const ahead = 64
+	msg := func(i int) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(i)), make([]byte, 996)...)
+	}
+	credit := make(chan struct{}, ahead)
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		reader.SetReadDeadline(time.Now().Add(testTimeout))
+		for {
+			_, p, err := reader.ReadMessage()
+			if err != nil || !bytes.Equal(p, msg(n)) {
+				got <- n
+				return
+			}
+			n++
+			<-credit
+		}
+	}()
+	sent := 0
+	deadline := time.After(testTimeout)
+	for h.Len() == 2 {
+		select {
+		case credit <- struct{}{}:
+		case <-deadline:
+			t.Fatalf("after %d messages the member that does not read is still in the hub", sent)
+		}
+		if err := h.Broadcast(BinaryMessage, msg(sent)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	if sent*1000 < h.BacklogLimit {
+		t.Fatalf("dropped after %d bytes, fewer than the limit of %d", sent*1000, h.BacklogLimit)
+	}
+	// The reader has every message once the credit is full again.
+	for range ahead {
+		select {
+		case credit <- struct{}{}:
+		case n := <-got:
+			t.Fatalf("the reading member got %d whole messages in order, then an error or another message; want %d", n, sent)
+		case <-deadline:
+			t.Fatal("the reading member did not get every message")
+		}
+	}
+	reader.CloseWithStatus(StatusNormalClosure, "")
+	if n := connTestWait(t, got, "the reader to finish"); n != sent {
+		t.Fatalf("the reading member got %d whole messages in order, want %d", n, sent)
+	}
+
+	// The stuck member now reads: a run of messages in order from 0, then
+	// the close.
+	for i := 0; ; i++ {
+		f, err := stuck.readFrame()
+		if err != nil {
+			t.Fatalf("the dropped member, after %d messages: %v", i, err)
+		}
+		if f.op == 0x8 {
+			if code := StatusCode(binary.BigEndian.Uint16(f.payload)); code != StatusPolicyViolation || string(f.payload[2:]) != "too slow" {
+				t.Fatalf("closed with %d %q, want 1008 \"too slow\"", code, f.payload[2:])
+			}
+			if i == 0 || i >= sent {
+				t.Fatalf("the dropped member got %d messages of %d; want some, not all", i, sent)
+			}
+			break
+		}
+		if f.op != 0x2 || !f.fin || !bytes.Equal(f.payload, msg(i)) {
+			t.Fatalf("the dropped member's frame %d: op %#x fin %v, %d bytes, not message %d", i, f.op, f.fin, len(f.payload), i)
+		}
+	}
+}
+
+// hubTestGate is a transport whose first Write waits until open is
+// closed; it records what is written and counts the calls.
+type hubTestGate struct {
+	open   chan struct{}
+	closed chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	writes int
+	out    bytes.Buffer
+}
+
+func (g *hubTestGate) Read(p []byte) (int, error) {
+	<-g.closed
+	return 0, io.EOF
+}
+
+func (g *hubTestGate) Write(p []byte) (int, error) {
+	<-g.open
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.writes++
+	return g.out.Write(p)
+}
+
+func (g *hubTestGate) Close() error {
+	g.once.Do(func() { close(g.closed) })
+	return nil
+}
+func (g *hubTestGate) SetReadDeadline(time.Time) error  { return nil }
+func (g *hubTestGate) SetWriteDeadline(time.Time) error { return nil }
+
+// Messages that wait for a busy connection go out together, in one write,
+// and the busy connection holds up nobody else.
+func TestHubCoalescesWhatWaits(t *testing.T) {
+	var h Hub
+	url, joined := hubTestServe(t, &h)
+	reader := connTestDial(t, url, nil)
+	connTestWait(t, joined, "the reading member to join")
+	gate := &hubTestGate{open: make(chan struct{}), closed: make(chan struct{})}
+	busy := newConn(gate, nil, false, "", config{})
+	t.Cleanup(busy.closeTransport)
+	if err := h.Add(busy); err != nil {
+		t.Fatal(err)
+	}
+
+	const messages = 50
+	wire := []byte(nil)
+	for i := 0; i < messages; i++ {
+		p := []byte(fmt.Sprintf("message %d", i))
+		wire = appendMessage(wire, opText, p, nil)
+		if err := h.Broadcast(TextMessage, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader.SetReadDeadline(time.Now().Add(testTimeout))
+	for i := 0; i < messages; i++ {
+		_, p, err := reader.ReadMessage()
+		if err != nil || string(p) != fmt.Sprintf("message %d", i) {
+			t.Fatalf("the reading member's message %d: %q, %v", i, p, err)
+		}
+	}
+	// The first write to the busy connection is stuck in the gate; what
+	// the hub's goroutine took after it waits in the backlog.
+	eventsUntil(t, "the hub's goroutine to finish", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return !h.writing
+	})
+	close(gate.open)
+	eventsUntil(t, "the busy member catches up", func() bool {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return gate.out.Len() == len(wire)
+	})
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	if !bytes.Equal(gate.out.Bytes(), wire) {
+		t.Fatalf("the busy member got other bytes than the %d messages in order", messages)
+	}
+	if gate.writes > 2 {
+		t.Fatalf("%d messages went out in %d writes: the ones that waited were not written together", messages, gate.writes)
+	}
+}
+
+// A hub sends server frames as they are; a client's must be masked.
+func TestHubRefusesClientConn(t *testing.T) {
+	url := startServer(t, nil, echoMessages)
+	c := connTestDial(t, url, nil)
+	var h Hub
+	if err := h.Add(c); err == nil {
+		t.Fatal("Add took a client connection")
+	}
+	if h.Len() != 0 {
+		t.Fatalf("Len is %d after a refused Add", h.Len())
+	}
+}
+
+// Broadcasting an invalid type is an error, and sends nothing.
+func TestHubBroadcastInvalidType(t *testing.T) {
+	var h Hub
+	if err := h.Broadcast(MessageType(9), []byte("x")); err == nil {
+		t.Fatal("Broadcast took message type 9")
+	}
+}
+
+// After Remove, a member receives nothing more.
+func TestHubRemove(t *testing.T) {
+	var h Hub
+	url, joined := hubTestServe(t, &h)
+	rc := dialRaw(t, url)
+	sc := connTestWait(t, joined, "the member to join")
+	hubTestBroadcast(t, &h, 1)
+	if f := connTestReadData(rc); !bytes.HasPrefix(f.payload, []byte("000001:")) {
+		t.Fatalf("got %d bytes before Remove, not message 1", len(f.payload))
+	}
+	h.Remove(sc)
+	if h.Len() != 0 {
+		t.Fatalf("Len is %d after Remove", h.Len())
+	}
+	hubTestBroadcast(t, &h, 3)
+	if err := sc.WriteMessage(TextMessage, []byte("direct")); err != nil {
+		t.Fatal(err)
+	}
+	if f := connTestReadData(rc); string(f.payload) != "direct" {
+		t.Fatalf("after Remove the member got %d bytes, not the direct message", len(f.payload))
+	}
+}
+
+// hubTestLoaded returns a hub of n members over loopback TCP, and a
+// function that broadcasts 64 bytes to them and returns once every
+// member's peer has the message.
+func hubTestLoaded(t testing.TB, n int) (*Hub, func()) {
+	t.Helper()
+	payload := make([]byte, 64)
+	frameLen := len(appendMessage(nil, opBinary, payload, nil))
+	var got sync.WaitGroup
+	h := new(Hub)
+	for range n {
+		c, peer := tcpTestPair(t)
+		if err := h.Add(c); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			buf := make([]byte, 64<<10)
+			total := 0
+			for {
+				k, err := peer.Read(buf)
+				if err != nil {
+					return
+				}
+				for total += k; total >= frameLen; total -= frameLen {
+					got.Done()
+				}
+			}
+		}()
+	}
+	return h, func() {
+		got.Add(n)
+		h.Broadcast(BinaryMessage, payload)
+		got.Wait()
+	}
+}
+
+// Broadcasting allocates nothing once the hub has its buffers.
+func TestHubBroadcastAllocs(t *testing.T) {
+	if connTestRaceEnabled() {
+		t.Skip("allocation counts are not exact under the race detector")
+	}
+	const members = 8
+	_, send := hubTestLoaded(t, members)
+	send()
+	if n := testing.AllocsPerRun(100, send); n != 0 {
+		t.Fatalf("%v allocations per broadcast to %d members, want 0", n, members)
+	}
+}
+
+// BenchmarkHubBroadcast broadcasts 64 bytes to 64 members over loopback
+// TCP, one message at a time: the cost per delivery.
+func BenchmarkHubBroadcast(b *testing.B) {
+	const members = 64
+	_, send := hubTestLoaded(b, members)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		send()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+}
