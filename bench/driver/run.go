@@ -120,6 +120,9 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 		args = append(args, "-size", strconv.Itoa(w.size),
 			"-duration", cfg.duration.String(), "-warmup", cfg.warmup.String())
 	}
+	if w.mode == "broadcast" {
+		args = append(args, "-window", strconv.Itoa(w.window))
+	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+runSlack)
 	defer cancel()
 	lg := command(lctx, cfg, 1, filepath.Join(cfg.bin, "loadgen"), args...)

@@ -12,6 +12,9 @@ type workload struct {
 	mode  string // echo, idle or broadcast: the load generator's -mode
 	size  int    // payload bytes
 	conns int
+	// window is the broadcast messages in flight at once: 1 waits for
+	// each message to reach every subscriber before the next.
+	window int
 }
 
 // unit names what a workload's per-message figures are per.
@@ -35,7 +38,8 @@ func (w workload) serverMode() string {
 
 // allWorkloads returns the workloads of the issue: echo of four sizes
 // over 1, 64 and 1,000 connections, 10,000 idle connections, and a
-// broadcast to 1,000 subscribers. quick cuts the connection counts by ten
+// broadcast to 1,000 subscribers, one message at a time and with eight in
+// flight. quick cuts the connection counts by ten
 // (64 stays) so that a smoke test is fast.
 func allWorkloads(quick bool) []workload {
 	scale := func(n int) int {
@@ -64,11 +68,20 @@ func allWorkloads(quick bool) []workload {
 			conns: scale(10000),
 		},
 		workload{
-			name:  "broadcast-64B-1000",
-			label: fmt.Sprintf("broadcast-64B-%d", scale(1000)),
-			mode:  "broadcast",
-			size:  64,
-			conns: scale(1000),
+			name:   "broadcast-64B-1000",
+			label:  fmt.Sprintf("broadcast-64B-%d", scale(1000)),
+			mode:   "broadcast",
+			size:   64,
+			conns:  scale(1000),
+			window: 1,
+		},
+		workload{
+			name:   "broadcast-64B-1000-w8",
+			label:  fmt.Sprintf("broadcast-64B-%d-w8", scale(1000)),
+			mode:   "broadcast",
+			size:   64,
+			conns:  scale(1000),
+			window: 8,
 		},
 	)
 	return ws

@@ -34,8 +34,11 @@ func (f *fanout) delivered() {
 
 // runBroadcast runs the broadcast workload: o.conns subscribers and one
 // publisher, which the server also sends every message to. The publisher
-// sends a message, waits until every subscriber has it, and sends the
-// next.
+// keeps o.window messages in flight: it sends message k once the
+// subscribers together have received as many messages as make message
+// k-window delivered to each (with a window of 1: once every subscriber
+// has the message before). The round trip of a message is from its
+// sending to that point.
 func runBroadcast(o options) (result, error) {
 	op := byte(opBinary)
 	if !o.binary {
@@ -98,20 +101,35 @@ func runBroadcast(o options) (result, error) {
 	go func() {
 		defer close(published)
 		n := int64(o.conns)
-		for phase.Load() != done {
-			f.target.Add(n)
-			sent := now()
+		base := f.got.Load()
+		sentAt := make([]int64, o.window)
+		for k := int64(0); phase.Load() != done; k++ {
+			sentAt[k%int64(o.window)] = now()
 			if _, err := pub.c.Write(frame); err != nil {
 				errs.add(fmt.Errorf("publish: %w", err))
 				return
 			}
-			select {
-			case <-f.wake:
-			case <-quit:
-				return
+			first := k - int64(o.window) + 1 // the message to wait for
+			if first < 0 {
+				continue
+			}
+			target := base + (first+1)*n
+			f.target.Store(target)
+			var doneAt int64
+			if f.got.Load() >= target {
+				doneAt = now() // reached before the target was set
+			} else {
+				for f.got.Load() < target {
+					select {
+					case <-f.wake:
+					case <-quit:
+						return
+					}
+				}
+				doneAt = f.doneAt.Load()
 			}
 			if phase.Load() == measuring {
-				h.add(f.doneAt.Load() - sent)
+				h.add(doneAt - sentAt[first%int64(o.window)])
 			}
 		}
 	}()

@@ -59,6 +59,7 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	binary   bool
+	window   int // broadcast: messages in flight
 }
 
 // result is the JSON line. Fields that a mode does not produce are omitted.
@@ -99,9 +100,10 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measurement window")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before the window opens")
 	flag.BoolVar(&o.binary, "binary", true, "send binary messages (false: text)")
+	flag.IntVar(&o.window, "window", 1, "broadcast: messages in flight at once")
 	flag.Parse()
-	if o.conns < 1 || o.size < 0 {
-		fatalf("-conns must be at least 1 and -size not negative")
+	if o.conns < 1 || o.size < 0 || o.window < 1 {
+		fatalf("-conns and -window must be at least 1 and -size not negative")
 	}
 
 	var (

@@ -11,11 +11,10 @@
 // frame in one write. ReadMessage/WriteMessage would allocate every
 // message.
 //
-// Broadcast: the message is encoded once with NewPreparedMessage and
-// written with WritePreparedMessage to every connection, from the goroutine
-// that read it (see hub): the prepared frame goes out as it is, one write
-// per connection, and Conn writes are safe from any goroutine, so no
-// goroutine or queue per subscriber is needed.
+// Broadcast: a websocket.Hub, which encodes each message once and writes
+// it to every subscriber from a goroutine of its own, with writes that do
+// not wait for room; messages that arrive while it is busy go out together,
+// one write per subscriber.
 package main
 
 import (
@@ -44,19 +43,19 @@ func serveRFC6455With(ln net.Listener, broadcast, events bool) error {
 	var h http.Handler
 	switch {
 	case broadcast && events:
-		var subs hub[*websocket.Conn]
+		var room websocket.Hub
 		h = u.EventHandler(websocket.Events{
-			Open: subs.add,
+			Open: func(c *websocket.Conn) { room.Add(c) },
 			Message: func(c *websocket.Conn, t websocket.MessageType, r io.Reader) {
 				if p, err := io.ReadAll(r); err == nil {
-					rfc6455Publish(&subs, t, p)
+					room.Broadcast(t, p)
 				}
 			},
-			Close: func(c *websocket.Conn, _ error) { subs.remove(c) },
+			Close: func(c *websocket.Conn, _ error) { room.Remove(c) },
 		})
 	case broadcast:
-		var subs hub[*websocket.Conn]
-		h = u.Handler(func(c *websocket.Conn) { rfc6455Broadcast(&subs, c) })
+		var room websocket.Hub
+		h = u.Handler(func(c *websocket.Conn) { rfc6455Broadcast(&room, c) })
 	case events:
 		h = u.EventHandler(websocket.Events{Message: rfc6455EchoMessage})
 	default:
@@ -94,25 +93,14 @@ func rfc6455EchoOne(c *websocket.Conn, t websocket.MessageType, r io.Reader) err
 	return err
 }
 
-func rfc6455Broadcast(h *hub[*websocket.Conn], c *websocket.Conn) {
-	h.add(c)
-	defer h.remove(c)
+func rfc6455Broadcast(room *websocket.Hub, c *websocket.Conn) {
+	room.Add(c)
+	defer room.Remove(c)
 	for {
 		t, p, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		rfc6455Publish(h, t, p)
+		room.Broadcast(t, p)
 	}
-}
-
-func rfc6455Publish(h *hub[*websocket.Conn], t websocket.MessageType, p []byte) {
-	m, err := websocket.NewPreparedMessage(t, p)
-	if err != nil {
-		return
-	}
-	h.each(func(sub *websocket.Conn) {
-		// A failed write closes sub, which then leaves the hub.
-		sub.WritePreparedMessage(m)
-	})
 }

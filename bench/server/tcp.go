@@ -10,7 +10,7 @@
 // Broadcast needs framing, so there the floor does the least a WebSocket
 // server can: it reads each frame's header and payload, unmasks the
 // payload, builds the server's frame once, and writes those bytes to every
-// connection, one Write each. No validation, no fragmentation, no control
+// connection, one Write each for all the frames that one read brought in. No validation, no fragmentation, no control
 // frames: it is a floor, not a server.
 package main
 
@@ -70,7 +70,9 @@ func tcpEcho(conn net.Conn) {
 }
 
 // tcpBroadcast reads the frames of one connection and sends each payload
-// to every connection in h as a server frame built once.
+// to every connection in h as a server frame built once. Frames that
+// arrived together go out together: after a frame, those already in the
+// read buffer join it, and the lot is one Write per connection.
 func tcpBroadcast(conn net.Conn, h *hub[net.Conn]) {
 	defer conn.Close()
 	br, ok := tcpHandshake(conn)
@@ -79,53 +81,65 @@ func tcpBroadcast(conn net.Conn, h *hub[net.Conn]) {
 	}
 	h.add(conn)
 	defer h.remove(conn)
-	var hdr [14]byte
+	var batch []byte
 	for {
-		if _, err := io.ReadFull(br, hdr[:2]); err != nil {
-			return
-		}
-		op, n := hdr[0]&0x0f, int(hdr[1]&0x7f)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(br, hdr[2:4]); err != nil {
+		batch = batch[:0]
+		for first := true; first || br.Buffered() > 0; first = false {
+			if batch, ok = tcpAppendFrame(batch, br); !ok {
 				return
 			}
-			n = int(binary.BigEndian.Uint16(hdr[2:4]))
-		case 127:
-			if _, err := io.ReadFull(br, hdr[2:10]); err != nil {
-				return
-			}
-			n = int(binary.BigEndian.Uint64(hdr[2:10]))
 		}
-		if op >= 0x8 || n > readLimit {
-			return // a close, or nothing a floor needs to handle
-		}
-		var key [4]byte
-		if _, err := io.ReadFull(br, key[:]); err != nil {
-			return
-		}
-		frame := make([]byte, 0, 10+n)
-		frame = append(frame, 0x80|op)
-		switch {
-		case n < 126:
-			frame = append(frame, byte(n))
-		case n <= 0xffff:
-			frame = append(frame, 126)
-			frame = binary.BigEndian.AppendUint16(frame, uint16(n))
-		default:
-			frame = append(frame, 127)
-			frame = binary.BigEndian.AppendUint64(frame, uint64(n))
-		}
-		start := len(frame)
-		frame = frame[:start+n]
-		if _, err := io.ReadFull(br, frame[start:]); err != nil {
-			return
-		}
-		for i := range frame[start:] {
-			frame[start+i] ^= key[i&3]
-		}
-		h.each(func(c net.Conn) { c.Write(frame) })
+		h.each(func(c net.Conn) { c.Write(batch) })
 	}
+}
+
+// tcpAppendFrame reads a client's data frame from br and appends it to b
+// as a server would send it, unmasked.
+func tcpAppendFrame(b []byte, br *bufio.Reader) ([]byte, bool) {
+	var hdr [14]byte
+	if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+		return b, false
+	}
+	op, n := hdr[0]&0x0f, int(hdr[1]&0x7f)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(br, hdr[2:4]); err != nil {
+			return b, false
+		}
+		n = int(binary.BigEndian.Uint16(hdr[2:4]))
+	case 127:
+		if _, err := io.ReadFull(br, hdr[2:10]); err != nil {
+			return b, false
+		}
+		n = int(binary.BigEndian.Uint64(hdr[2:10]))
+	}
+	if op >= 0x8 || n > readLimit {
+		return b, false // a close, or nothing a floor needs to handle
+	}
+	var key [4]byte
+	if _, err := io.ReadFull(br, key[:]); err != nil {
+		return b, false
+	}
+	b = append(b, 0x80|op)
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	if _, err := io.ReadFull(br, b[start:]); err != nil {
+		return b, false
+	}
+	for i := range b[start:] {
+		b[start+i] ^= key[i&3]
+	}
+	return b, true
 }
 
 // tcpHandshake reads the opening handshake and answers it with a 101.
