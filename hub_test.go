@@ -410,3 +410,78 @@ func BenchmarkHubBroadcast(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
 }
+
+// Broadcasts from several goroutines while members join and leave: a
+// member there all along gets every message, each publisher's in the order
+// it sent them; one that joins and leaves midway gets, of each publisher,
+// a run without gaps.
+func TestHubConcurrentUse(t *testing.T) {
+	const publishers, perPublisher, members, churners = 4, 300, 4, 8
+	h := Hub{BacklogLimit: 64 << 20}
+	url, joined := hubTestServe(t, &h)
+
+	// read checks what c receives: each publisher's numbers run on without
+	// a gap. A member stops once it has every message; a churner reads
+	// until the server closes it.
+	read := func(c *Conn, who string, member bool, done chan<- error) {
+		next := map[int]int{}
+		complete := 0
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		for !member || complete < publishers {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				if member {
+					err = fmt.Errorf("%s, with %v of %d from each publisher: %w", who, next, perPublisher, err)
+				} else if _, ok := err.(*CloseError); ok {
+					err = nil
+				}
+				done <- err
+				return
+			}
+			var pub, seq int
+			if _, err := fmt.Sscanf(string(p), "%d %d", &pub, &seq); err != nil {
+				done <- fmt.Errorf("%s got %q", who, p)
+				return
+			}
+			if n, ok := next[pub]; (ok || member) && seq != n {
+				done <- fmt.Errorf("%s got message %d of publisher %d after %d", who, seq, pub, n-1)
+				return
+			}
+			next[pub] = seq + 1
+			if seq+1 == perPublisher {
+				complete++
+			}
+		}
+		done <- nil
+	}
+	done := make(chan error, members+churners)
+	for i := range members {
+		c := connTestDial(t, url, nil)
+		connTestWait(t, joined, "a member to join")
+		go read(c, fmt.Sprintf("member %d", i), true, done)
+	}
+
+	var wg sync.WaitGroup
+	for pub := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range perPublisher {
+				h.Broadcast(TextMessage, fmt.Appendf(nil, "%d %d", pub, seq))
+			}
+		}()
+	}
+	for i := range churners {
+		c := connTestDial(t, url, nil)
+		sc := connTestWait(t, joined, "a churner to join")
+		go read(c, fmt.Sprintf("churner %d", i), false, done)
+		h.Remove(sc)
+		sc.CloseWithStatus(StatusGoingAway, "")
+	}
+	wg.Wait()
+	for range members + churners {
+		if err := connTestWait(t, done, "a reader to finish"); err != nil {
+			t.Error(err)
+		}
+	}
+}
