@@ -102,7 +102,10 @@ type member struct {
 
 // writeLoop sends what the room queues and, once the room closes the
 // queue, the close frame. Each member has its own, so a member that does
-// not read stalls nobody but itself.
+// not read stalls nobody but itself. (websocket.Hub does such a fan-out
+// for you, with a limit in bytes rather than events; the room keeps its
+// own queues to announce a dropped member's leave the moment it drops it,
+// and to send it every event queued before.)
 func (m *member) writeLoop() {
 	for msg := range m.queue {
 		m.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
