@@ -36,8 +36,9 @@ const DefaultBacklogLimit = 1 << 20
 // The zero Hub is ready to use. A Hub must not be copied after first use.
 type Hub struct {
 	// BacklogLimit caps the bytes that may wait for one slow connection;
-	// zero means DefaultBacklogLimit. Broadcast waits while as many wait
-	// for the hub's goroutine to take them.
+	// zero means DefaultBacklogLimit. Bytes that wait for several are held
+	// once, not once each. Broadcast waits while as many wait for the
+	// hub's goroutine to take them.
 	BacklogLimit int
 
 	mu      sync.Mutex
@@ -68,7 +69,12 @@ type hubMember struct {
 	mu       sync.Mutex
 	gone     bool // out of the hub: nothing more is written
 	catching bool // catchUp runs
-	backlog  []byte
+	// backlog is what waits for catchUp: pieces of the hub's batches,
+	// shared with the other members that wait for them, not copies, so
+	// slow members together hold about one BacklogLimit of broadcasts
+	// rather than one each. backlogLen is their length in all.
+	backlog    [][]byte
+	backlogLen int
 }
 
 var errHubClient = errors.New("websocket: a hub sends to server connections only")
@@ -172,16 +178,20 @@ func (h *Hub) write() {
 		h.taken.Broadcast()
 		h.mu.Unlock()
 
+		kept := false
 		for _, m := range h.to {
 			b := batch
 			if m.addedGen == gen {
 				b = b[m.addedAt:]
 			}
-			if len(b) > 0 {
-				h.deliver(m, b)
+			if len(b) > 0 && h.deliver(m, b) {
+				kept = true
 			}
 		}
 		clear(h.to)
+		if kept {
+			batch = nil // a backlog holds on to it: not for reuse
+		}
 	}
 }
 
@@ -198,24 +208,25 @@ func (h *Hub) recycle(b []byte) {
 }
 
 // deliver writes b to m as far as the socket takes it at once, and leaves
-// the rest to catchUp.
-func (h *Hub) deliver(m *hubMember, b []byte) {
+// the rest to catchUp. It reports whether m's backlog keeps part of b.
+func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 	m.mu.Lock()
 	switch {
 	case m.gone:
 		m.mu.Unlock()
-		return
+		return false
 	case m.catching:
-		over := len(m.backlog) > 0 && len(m.backlog)+len(b) > h.limit()
+		over := m.backlogLen > 0 && m.backlogLen+len(b) > h.limit()
 		if !over {
-			m.backlog = append(m.backlog, b...)
+			m.backlog = append(m.backlog, b)
+			m.backlogLen += len(b)
 		}
 		m.mu.Unlock()
 		if over {
 			h.forget(m)
 			go m.c.CloseWithStatus(StatusPolicyViolation, "too slow")
 		}
-		return
+		return !over
 	}
 	m.mu.Unlock()
 
@@ -242,10 +253,13 @@ func (h *Hub) deliver(m *hubMember, b []byte) {
 	case n < len(b):
 		m.mu.Lock()
 		m.catching = true
-		m.backlog = append(m.backlog, b[n:]...)
+		m.backlog = append(m.backlog, b[n:])
+		m.backlogLen += len(b) - n
 		m.mu.Unlock()
 		go h.catchUp(m, held)
+		return true
 	}
+	return false
 }
 
 // catchUp writes m's backlog, waiting for room as long as it takes, until
@@ -253,11 +267,13 @@ func (h *Hub) deliver(m *hubMember, b []byte) {
 // locked already, by a write that sent part of a frame.
 func (h *Hub) catchUp(m *hubMember, held bool) {
 	c := m.c
-	var b []byte
+	var pieces [][]byte
 	for {
 		m.mu.Lock()
-		b, m.backlog = m.backlog, b[:0]
-		if len(b) == 0 || m.gone && !held {
+		clear(pieces)
+		pieces, m.backlog = m.backlog, pieces[:0]
+		m.backlogLen = 0
+		if len(pieces) == 0 || m.gone && !held {
 			m.catching = false
 			m.backlog = nil
 			m.mu.Unlock()
@@ -269,7 +285,7 @@ func (h *Hub) catchUp(m *hubMember, held bool) {
 		}
 		err := c.writable()
 		if err == nil {
-			err = c.wrote(c.send(b))
+			err = c.wrote(c.sendPieces(pieces))
 		}
 		c.frameMu.Unlock()
 		held = false
@@ -277,6 +293,44 @@ func (h *Hub) catchUp(m *hubMember, held bool) {
 			h.forget(m)
 		}
 	}
+}
+
+// gatherSize bounds the pieces of a backlog that sendPieces copies
+// together into one write.
+const gatherSize = 64 << 10
+
+// sendPieces writes pieces in order. Runs of small ones are copied
+// together through a pooled buffer, so a backlog of many small messages
+// takes few writes, while each member holds only its references to the
+// hub's batches. Call with frameMu held.
+func (c *Conn) sendPieces(pieces [][]byte) error {
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			putBuffer(buf)
+		}
+	}()
+	for len(pieces) > 0 {
+		if len(pieces) == 1 || len(pieces[0])+len(pieces[1]) > gatherSize {
+			if err := c.send(pieces[0]); err != nil {
+				return err
+			}
+			pieces = pieces[1:]
+			continue
+		}
+		if buf == nil {
+			buf = getBuffer(gatherSize)
+		}
+		b := (*buf)[:0]
+		for len(pieces) > 0 && len(b)+len(pieces[0]) <= gatherSize {
+			b = append(b, pieces[0]...)
+			pieces = pieces[1:]
+		}
+		if err := c.send(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forget takes m out of the hub.

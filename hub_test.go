@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,17 @@ func hubTestBroadcast(t *testing.T, h *Hub, i int) {
 	if err := h.Broadcast(hubTestMessage(i)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hubTestIdle waits until the hub's goroutine has written everything
+// broadcast so far, to the sockets or to the backlogs.
+func hubTestIdle(t *testing.T, h *Hub) {
+	t.Helper()
+	eventsUntil(t, "the hub's goroutine to finish", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return !h.writing
+	})
 }
 
 // ---- Tests ----
@@ -267,6 +279,8 @@ func TestHubCoalescesWhatWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Each message is written by the hub before the next is broadcast, so
+	// each waits for the busy member as a piece of its own.
 	const messages = 50
 	wire := []byte(nil)
 	for i := 0; i < messages; i++ {
@@ -275,6 +289,7 @@ func TestHubCoalescesWhatWaits(t *testing.T) {
 		if err := h.Broadcast(TextMessage, p); err != nil {
 			t.Fatal(err)
 		}
+		hubTestIdle(t, &h)
 	}
 	reader.SetReadDeadline(time.Now().Add(testTimeout))
 	for i := 0; i < messages; i++ {
@@ -283,13 +298,8 @@ func TestHubCoalescesWhatWaits(t *testing.T) {
 			t.Fatalf("the reading member's message %d: %q, %v", i, p, err)
 		}
 	}
-	// The first write to the busy connection is stuck in the gate; what
-	// the hub's goroutine took after it waits in the backlog.
-	eventsUntil(t, "the hub's goroutine to finish", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return !h.writing
-	})
+	// The first write to the busy connection is stuck in the gate; the
+	// other 49 messages wait in its backlog.
 	close(gate.open)
 	eventsUntil(t, "the busy member catches up", func() bool {
 		gate.mu.Lock()
@@ -484,4 +494,36 @@ func TestHubConcurrentUse(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// Members that stop reading share what waits for them: the heap holds the
+// broadcasts once, not once for each.
+func TestHubSlowMembersShareBacklog(t *testing.T) {
+	const members, messages, size = 20, 200, 4000
+	var h Hub
+	url, joined := hubTestServe(t, &h)
+	for range members {
+		rc := dialRaw(t, url)
+		connTestShrinkReadBuffer(rc)
+		connTestShrinkBuffers(connTestWait(t, joined, "a member to join"))
+	}
+	var before, after runtime.MemStats
+	connTestSettledMemStats(&before)
+	p := make([]byte, size)
+	for range messages {
+		if err := h.Broadcast(BinaryMessage, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubTestIdle(t, &h)
+	connTestSettledMemStats(&after)
+	if h.Len() != members {
+		t.Fatalf("%d members left, want all %d: the test's broadcasts must stay under the backlog limit", h.Len(), members)
+	}
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	once := int64(messages * size)
+	if grew > 3*once {
+		t.Fatalf("the heap grew by %d KiB for %d KiB broadcast to %d members that do not read: the backlogs are copies", grew>>10, once>>10, members)
+	}
+	t.Logf("heap grew by %d KiB for %d KiB broadcast to %d stuck members", grew>>10, once>>10, members)
 }
