@@ -904,14 +904,13 @@ func (c *Conn) send(b []byte) error {
 // them. Call with frameMu held.
 func (c *Conn) sendVec(h, p []byte) error {
 	o := &c.out
+	if o.direct() {
+		_, err := o.writeDirect(c.in, h, p)
+		return err
+	}
 	o.pair = [2][]byte{h, p}
 	o.vec = o.pair[:]
-	var err error
-	if o.direct() {
-		err = o.writeDirect(c.in)
-	} else {
-		_, err = o.vec.WriteTo(c.t)
-	}
+	_, err := o.vec.WriteTo(c.t)
 	o.pair, o.vec = [2][]byte{}, nil // the buffers go back to their pools
 	return err
 }

@@ -72,16 +72,27 @@ func (c *Conn) initOutput() {
 // direct reports whether frames go to the descriptor.
 func (o *output) direct() bool { return o.fn != nil }
 
-// writeDirect writes vec to the descriptor that in reads.
-func (o *output) writeDirect(in *input) error {
+// writeDirect writes h and then p to the descriptor that in reads. It
+// returns how many bytes were left unwritten, which only noWait leaves
+// (see writeNow).
+func (o *output) writeDirect(in *input, h, p []byte) (left int, err error) {
+	o.pair = [2][]byte{h, p}
+	o.vec = o.pair[:]
 	o.errno = 0
-	if err := in.raw.Write(o.fn); err != nil {
-		return renameOp(err, "raw-write", "write")
+	err = in.raw.Write(o.fn)
+	if o.noWait {
+		for _, v := range o.vec {
+			left += len(v)
+		}
+	}
+	o.pair, o.vec = [2][]byte{}, nil // the buffers go back to their pools
+	if err != nil {
+		return left, renameOp(err, "raw-write", "write")
 	}
 	if o.errno != 0 {
-		return in.opError("write", syscall.Errno(o.errno))
+		return left, in.opError("write", syscall.Errno(o.errno))
 	}
-	return nil
+	return left, nil
 }
 
 // writeNow writes as much of b as the socket takes at once, without
@@ -91,15 +102,9 @@ func (o *output) writeNow(in *input, b []byte) (int, error) {
 	if !o.direct() {
 		return 0, nil
 	}
-	o.pair = [2][]byte{b, nil}
-	o.vec = o.pair[:]
 	o.noWait = true
-	err := o.writeDirect(in)
-	left := 0
-	for _, v := range o.vec {
-		left += len(v)
-	}
-	o.pair, o.vec, o.noWait = [2][]byte{}, nil, false
+	left, err := o.writeDirect(in, b, nil)
+	o.noWait = false
 	return len(b) - left, err
 }
 

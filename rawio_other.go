@@ -15,7 +15,7 @@ func (c *Conn) initOutput() {}
 
 func (o *output) direct() bool { return false }
 
-func (o *output) writeDirect(*input) error { panic("unreachable") }
+func (o *output) writeDirect(*input, []byte, []byte) (int, error) { panic("unreachable") }
 
 // writeNow writes nothing: a transport's Write cannot be told not to wait.
 func (o *output) writeNow(*input, []byte) (int, error) { return 0, nil }
