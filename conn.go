@@ -107,9 +107,13 @@ type Conn struct {
 	client       bool
 	subprotocol  string
 	closeTimeout time.Duration
-	done         chan struct{} // closed with the transport
-	closeOnce    sync.Once
-	ka           *keepalive // nil when off
+	// closeMu guards closing the transport, which happens once (closed),
+	// and done, a channel made only for a CloseWithStatus that waits for
+	// the reader, and closed with the transport.
+	closeMu sync.Mutex
+	closed  bool
+	done    chan struct{}
+	ka      *keepalive // nil when off
 
 	// The reading half, used by the goroutine that holds readMu.
 	readMu    sync.Mutex
@@ -122,15 +126,14 @@ type Conn struct {
 	// closeReceived is set once the peer's close frame arrived, valid or
 	// not: after it the peer sends nothing more.
 	closeReceived bool
+	inMessage     bool // a data message has started and not ended (§5.4)
 	frame         header
 	remaining     int64 // unread payload bytes of the current frame
 	maskPos       int
-	inMessage     bool // a data message has started and not ended (§5.4)
 	msgType       MessageType
 	msgSize       int64
 	utf8          utf8State
 	onPong        atomic.Pointer[func([]byte)]
-	ctrl          [maxControlPayload]byte
 	mr            messageReader
 	// noWait makes the wait for a new message end with errWouldBlock
 	// instead (see nextMessage); ev is set when EventHandler serves the
@@ -151,10 +154,13 @@ type Conn struct {
 	ctrlWaiting atomic.Int32
 	closeSent   bool  // a close frame went out: no frame may follow (§5.5.1)
 	writeErr    error // once set, every write returns it
-	ctrlOut     [maxHeaderSize + maxControlPayload]byte
-	out         output
-	keys        [64]byte // masking keys to come, in the client role
-	keysUsed    int
+	// hdrOut holds the header of a frame that goes out in a vectored write
+	// with its payload; ctrlOut a control frame that cannot, made when the
+	// first one is sent.
+	hdrOut  [maxHeaderSize]byte
+	ctrlOut *[maxHeaderSize + maxControlPayload]byte
+	out     output
+	keys    *maskKeys // in the client role only
 
 	// writeDeadline is the application's write deadline, restored after
 	// the library's own bounded writes.
@@ -170,12 +176,13 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 		client:       client,
 		subprotocol:  subprotocol,
 		closeTimeout: cfg.closeTimeout,
-		done:         make(chan struct{}),
 		in:           newInput(t, cfg.readBufferSize, leftover),
 		writeBufSize: cfg.writeBufferSize,
 	}
 	c.initOutput()
-	c.keysUsed = len(c.keys)
+	if client {
+		c.keys = &maskKeys{used: len(maskKeys{}.k)}
+	}
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
@@ -539,17 +546,16 @@ func (c *Conn) readHeader() (header, error) {
 
 // handleControl acts on a control frame (§5.5).
 func (c *Conn) handleControl(h header) error {
-	p := c.ctrl[:h.length]
-	if err := c.in.readFull(p); err != nil {
+	p, err := c.controlPayload(h)
+	if err != nil {
 		return c.abnormal(err)
-	}
-	if h.masked {
-		mask(h.key, 0, p)
 	}
 	switch h.op {
 	case opPing:
 		// §5.5.2: answer as soon as practical.
-		if err := c.writeControl(opPong, p); err != nil && !errors.Is(err, ErrClosed) {
+		err := c.writeControl(opPong, p)
+		c.in.discard(len(p))
+		if err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	case opPong:
@@ -557,9 +563,11 @@ func (c *Conn) handleControl(h header) error {
 		if f := c.onPong.Load(); f != nil {
 			(*f)(p)
 		}
+		c.in.discard(len(p))
 	case opClose:
 		c.closeReceived = true
 		ce, err := parseClosePayload(p)
+		c.in.discard(len(p))
 		if err != nil {
 			return err
 		}
@@ -575,6 +583,27 @@ func (c *Conn) handleControl(h header) error {
 		return ce
 	}
 	return nil
+}
+
+// controlPayload returns the payload of the control frame whose header was
+// just read, unmasked, where it lies in the read buffer: answering a ping
+// takes no copy and no buffer of its own. The caller discards it from the
+// buffer once done with it.
+func (c *Conn) controlPayload(h header) ([]byte, error) {
+	n := int(h.length) // at most maxControlPayload: the header was checked
+	for len(c.in.buffered()) < n {
+		if err := c.in.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	p := c.in.buffered()[:n]
+	if h.masked {
+		mask(h.key, 0, p)
+	}
+	return p, nil
 }
 
 // readFailed records a read error as final. A failure of the protocol is
@@ -612,14 +641,12 @@ func (c *Conn) awaitClose() *CloseError {
 			return nil
 		}
 		if h.op == opClose {
-			p := c.ctrl[:h.length]
-			if c.in.readFull(p) != nil {
+			p, err := c.controlPayload(h)
+			if err != nil {
 				return nil
 			}
-			if h.masked {
-				mask(h.key, 0, p)
-			}
 			ce, _ := parseClosePayload(p)
+			c.in.discard(len(p))
 			c.awaitEOF()
 			return ce
 		}
@@ -887,7 +914,7 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	h := appendHeader(c.ctrlOut[:0], fin, op, len(payload), nil)
+	h := appendHeader(c.hdrOut[:0], fin, op, len(payload), nil)
 	return c.wrote(c.sendVec(h, payload))
 }
 
@@ -944,6 +971,16 @@ func (c *Conn) writeControl(op opcode, payload []byte) error {
 		c.closeSent = true
 	case op == opPong && c.boundWrite():
 		defer c.restoreWriteDeadline()
+	}
+	if !c.client && c.out.direct() {
+		// Header and payload in one vectored write: no copy.
+		h := appendHeader(c.hdrOut[:0], true, op, len(payload), nil)
+		return c.wrote(c.sendVec(h, payload))
+	}
+	// Room for control frames is made only for a connection that sends
+	// one, so that idle connections do not carry it.
+	if c.ctrlOut == nil {
+		c.ctrlOut = new([maxHeaderSize + maxControlPayload]byte)
 	}
 	return c.wrote(c.send(c.appendControl(c.ctrlOut[:0], op, payload)))
 }
@@ -1029,15 +1066,23 @@ func (c *Conn) wrote(err error) error {
 // a client must not let anyone predict the key of its next frame. Keys are
 // drawn sixteen at a time and each is used once. Call with frameMu held.
 func (c *Conn) nextMaskKey() [4]byte {
-	if c.keysUsed == len(c.keys) {
-		if _, err := rand.Read(c.keys[:]); err != nil {
+	m := c.keys
+	if m.used == len(m.k) {
+		if _, err := rand.Read(m.k[:]); err != nil {
 			panic("websocket: crypto/rand failed: " + err.Error())
 		}
-		c.keysUsed = 0
+		m.used = 0
 	}
-	k := [4]byte(c.keys[c.keysUsed:])
-	c.keysUsed += 4
+	k := [4]byte(m.k[m.used:])
+	m.used += 4
 	return k
+}
+
+// maskKeys are a client's masking keys to come. A server has none, so they
+// live apart from Conn.
+type maskKeys struct {
+	k    [64]byte
+	used int // bytes of k handed out
 }
 
 // Ping sends a ping with the given payload, at most 125 bytes. The peer's
@@ -1095,28 +1140,45 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 	// A goroutine is reading: it will see the peer's close and close the
 	// transport. The deadline makes it give up in time.
 	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return nil
+	}
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	done := c.done
+	c.closeMu.Unlock()
 	t := time.NewTimer(c.closeTimeout)
 	defer t.Stop()
 	select {
-	case <-c.done:
+	case <-done:
 	case <-t.C:
 		c.closeTransport()
 	}
 	return nil
 }
 
-// closeTransport closes the stream under the connection, once.
+// closeTransport closes the stream under the connection, once. A call
+// while another is closing it returns when that one has.
 func (c *Conn) closeTransport() {
-	c.closeOnce.Do(func() {
-		c.stopKeepAlive()
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.stopKeepAlive()
+	if c.done != nil {
 		close(c.done)
-		c.t.Close()
-		if e := c.ev.Load(); e != nil {
-			// A connection waiting in the poller gets no event for this:
-			// serve it once more, to report the end.
-			e.wake(c)
-		}
-	})
+	}
+	c.t.Close()
+	if e := c.ev.Load(); e != nil {
+		// A connection waiting in the poller gets no event for this:
+		// serve it once more, to report the end.
+		e.wake(c)
+	}
 }
 
 // ---- UTF-8 ----

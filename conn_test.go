@@ -222,6 +222,63 @@ func TestConnM1PongWhileReadingFragments(t *testing.T) {
 	}
 }
 
+// M1: the pong carries the ping's payload exactly however the ping
+// arrives: cut in two anywhere, behind a message short or long enough
+// that the ping lies across the end of the read buffer. The payload is
+// answered from where it lies in that buffer, so a cut that moves it
+// there piece by piece must not change it.
+func TestConnM1PongFromSplitPing(t *testing.T) {
+	payload := make([]byte, maxControlPayload)
+	for i := range payload {
+		payload[i] = byte(i*7 + 1)
+	}
+	ping := clientFrame(0x89, payload)
+	for _, lead := range []int{5, defaultBufferSize - 70} {
+		data := clientFrame(0x82, make([]byte, lead))
+		for cut := 0; cut <= len(ping); cut++ {
+			stream := append(append(data[:len(data):len(data)], ping...), clientFrame(0x88, nil)...)
+			tr := &connTestChunkTransport{chunks: [][]byte{stream[:len(data)+cut], stream[len(data)+cut:]}}
+			c := newConn(tr, nil, false, "", config{})
+			if _, p, err := c.ReadMessage(); err != nil || len(p) != lead {
+				t.Fatalf("lead %d, cut %d: read %d bytes, %v; want the %d-byte message", lead, cut, len(p), err, lead)
+			}
+			if _, _, err := c.ReadMessage(); !errors.As(err, new(*CloseError)) {
+				t.Fatalf("lead %d, cut %d: second read returned %v, want the peer's close", lead, cut, err)
+			}
+			want := append([]byte{0x8A, byte(len(payload))}, payload...)
+			if !bytes.HasPrefix(tr.written, want) {
+				t.Fatalf("lead %d, cut %d: the server wrote % x..., want a pong with the ping's payload first", lead, cut, tr.written[:min(len(tr.written), 16)])
+			}
+		}
+	}
+}
+
+// connTestChunkTransport delivers its chunks one Read at a time, each
+// whole if p has room, and keeps what is written to it.
+type connTestChunkTransport struct {
+	chunks  [][]byte
+	written []byte
+}
+
+func (t *connTestChunkTransport) Read(p []byte) (int, error) {
+	for len(t.chunks) > 0 && len(t.chunks[0]) == 0 {
+		t.chunks = t.chunks[1:]
+	}
+	if len(t.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, t.chunks[0])
+	t.chunks[0] = t.chunks[0][n:]
+	return n, nil
+}
+func (t *connTestChunkTransport) Write(p []byte) (int, error) {
+	t.written = append(t.written, p...)
+	return len(p), nil
+}
+func (t *connTestChunkTransport) Close() error                     { return nil }
+func (t *connTestChunkTransport) SetReadDeadline(time.Time) error  { return nil }
+func (t *connTestChunkTransport) SetWriteDeadline(time.Time) error { return nil }
+
 // M1: while one goroutine streams a long message with NextWriter, a ping
 // is answered by a pong that goes out between the frames of that message,
 // not after its end.
@@ -2443,6 +2500,48 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConnIdleMemory: a server Conn over TCP that waits for its next
+// message keeps little heap of its own: the Conn, its done channel and its
+// reading half's state, no buffer. (With room for control frames and a
+// client's masking keys inside every Conn it was 1,293 bytes: the Conn
+// passed 512 bytes, where the allocator adds a header and rounds up to
+// 896.)
+func TestConnIdleMemory(t *testing.T) {
+	const conns, most = 64, 700
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted []net.Conn
+	for range conns {
+		peer, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		nc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		accepted = append(accepted, nc)
+	}
+	held := make([]*Conn, conns)
+	var before, after runtime.MemStats
+	connTestSettledMemStats(&before)
+	for i, nc := range accepted {
+		held[i] = newConn(nc, nil, false, "", config{})
+	}
+	connTestSettledMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / conns
+	t.Logf("%d bytes of heap per idle server Conn", per)
+	if per > most {
+		t.Errorf("an idle server Conn keeps %d bytes of heap, want at most %d", per, most)
+	}
+	runtime.KeepAlive(held)
 }
 
 // BenchmarkRoundTrip measures an echo over TCP: the client writes a message
