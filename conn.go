@@ -312,6 +312,13 @@ func (c *Conn) startMessage() error {
 			return err
 		}
 	}
+	if !c.noWait {
+		// A wait for the next message can be long: wait here rather than
+		// at the end of nextFrame and readHeader, so that the goroutine
+		// waits with fewer frames on its stack, and its stack, grown no
+		// further, stays at the runtime's smallest.
+		c.in.await()
+	}
 	if err := c.nextFrame(); err != nil {
 		if err == errWouldBlock {
 			return err

@@ -192,6 +192,20 @@ func (in *input) fill() error {
 	return err
 }
 
+// await reads as fillHeader does, if nothing is buffered and the
+// transport has a descriptor (see fillRaw): it lets a reader wait for the
+// next frame before descending to where the frame is read. An error it
+// meets is kept for the next fill, which returns it as its own, so the
+// reader handles it where it always does.
+func (in *input) await() {
+	if in.raw == nil || in.r < in.w || in.err != nil {
+		return
+	}
+	if err := in.fillHeader(); err != nil {
+		in.err = err
+	}
+}
+
 // fillPayload is fill for a reader that wants up to n more payload bytes:
 // a long payload goes through a larger buffer, up to maxFrameSize, so that
 // it takes fewer reads, and leaves in larger pieces to whoever takes it.
