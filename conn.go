@@ -181,7 +181,7 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 	}
 	c.initOutput()
 	if client {
-		c.keys = &maskKeys{used: len(maskKeys{}.k)}
+		c.keys = new(maskKeys)
 	}
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
@@ -1074,14 +1074,14 @@ func (c *Conn) wrote(err error) error {
 // drawn sixteen at a time and each is used once. Call with frameMu held.
 func (c *Conn) nextMaskKey() [4]byte {
 	m := c.keys
-	if m.used == len(m.k) {
+	if m.left == 0 {
 		if _, err := rand.Read(m.k[:]); err != nil {
 			panic("websocket: crypto/rand failed: " + err.Error())
 		}
-		m.used = 0
+		m.left = len(m.k)
 	}
-	k := [4]byte(m.k[m.used:])
-	m.used += 4
+	k := [4]byte(m.k[len(m.k)-m.left:])
+	m.left -= 4
 	return k
 }
 
@@ -1089,7 +1089,7 @@ func (c *Conn) nextMaskKey() [4]byte {
 // live apart from Conn.
 type maskKeys struct {
 	k    [64]byte
-	used int // bytes of k handed out
+	left int // bytes of k not yet handed out
 }
 
 // Ping sends a ping with the given payload, at most 125 bytes. The peer's

@@ -273,21 +273,6 @@ func (in *input) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readFull fills p completely.
-func (in *input) readFull(p []byte) error {
-	for len(p) > 0 {
-		n, err := in.read(p)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		p = p[n:]
-	}
-	return nil
-}
-
 // readSome reads from the transport. io.Reader permits a read that
 // returns nothing and no error; a few in a row are tolerated, as bufio
 // does, and more are taken for a broken reader, so that the connection
