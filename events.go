@@ -176,71 +176,142 @@ func (e *eventLoop) call(c *Conn, f func()) (ok bool) {
 	return true
 }
 
-// Goroutines lent to connections are kept for the next one rather than
-// left to exit, up to maxIdleWorkers of them: a fresh goroutine starts
-// with a small stack that grows, by copying, as deep as a message's
-// handling goes, every time, while a kept one has grown already.
+// Connections woken by the poller wait in a queue, oldest first, for a
+// goroutine to serve them. A goroutine that has served one takes the next
+// from the queue, so that under load a few goroutines go from connection
+// to connection without waking or parking, and stay warm in the CPU's
+// caches; a goroutine that finds the queue empty parks, and is kept for
+// later rather than left to exit (a fresh one starts with a small stack
+// that grows, by copying, as deep as a message's handling goes).
 //
-// The kept goroutines wait on a stack, and the one that stopped last is
-// the first lent again: the few that a steady load keeps busy stay warm in
-// the CPU's caches, where a queue would cycle through all of them. A
-// connection is handed only to a goroutine that is free, so it never waits
-// behind one that is busy, however long a callback takes; with none free,
-// a new goroutine takes it.
+// A callback may block for as long as it likes, and the connections
+// behind it in the queue must not wait for it. So the queue is never left
+// without a goroutine that will look at it before it parks: one that
+// takes a connection, and so is about to run its callbacks, first wakes
+// another if the queue is not empty and nobody else is looking. Every
+// connection therefore reaches a goroutine that is free, however many
+// callbacks are blocked, as it would with a goroutine of its own.
 var workers struct {
-	mu   sync.Mutex
+	mu      sync.Mutex
+	queue   connQueue // connections waiting to be served
+	looking int       // goroutines that will look at the queue before they park
+	// free holds the parked goroutines; the one that parked last is woken
+	// first, its stack the likeliest to be in the caches.
 	free []*worker
 }
 
-// A worker is a kept goroutine, waiting for its next connection.
-type worker struct{ next chan *Conn }
+// A worker is a parked goroutine, waiting to be told to look at the queue.
+type worker struct{ wake chan struct{} }
 
-// maxIdleWorkers bounds the goroutines kept waiting for work. Every
-// connection with a message in hand has a goroutine of its own, so a busy
-// server with many connections has many at once; keeping them spares each
-// burst a wave of new goroutines (at 1,000 busy connections, a bound of
-// 256 cost a quarter more CPU per message than this one). A kept goroutine
-// costs its stack, which the garbage collector shrinks while it waits.
+// maxIdleWorkers bounds the goroutines kept parked. A busy server needs
+// one for each callback that is blocked at the same time, and two more.
+// A parked goroutine costs its stack, which the garbage collector shrinks
+// while it waits.
 const maxIdleWorkers = 1024
 
-// idleWorkers returns how many goroutines are kept waiting for work.
+// idleWorkers returns how many goroutines are kept parked.
 func idleWorkers() int {
 	workers.mu.Lock()
 	defer workers.mu.Unlock()
 	return len(workers.free)
 }
 
-// lend runs the event loop of c on a free worker, or on a new one.
+// lend queues c to be served, and wakes a goroutine for it unless one is
+// looking at the queue already.
 func lend(c *Conn) {
 	workers.mu.Lock()
-	if n := len(workers.free); n > 0 {
-		w := workers.free[n-1]
-		workers.free[n-1] = nil
-		workers.free = workers.free[:n-1]
+	workers.queue.push(c)
+	if workers.looking > 0 {
 		workers.mu.Unlock()
-		w.next <- c // never blocks: the channel holds one, and w waits for it
 		return
 	}
-	workers.mu.Unlock()
-	go work(c)
+	startLooking() // unlocks
 }
 
-func work(c *Conn) {
+// startLooking sets one more goroutine looking at the queue: a parked one
+// if there is one, else a new one. It is called with workers.mu held, and
+// unlocks it.
+func startLooking() {
+	workers.looking++
+	n := len(workers.free)
+	if n == 0 {
+		workers.mu.Unlock()
+		go work()
+		return
+	}
+	w := workers.free[n-1]
+	workers.free[n-1] = nil
+	workers.free = workers.free[:n-1]
+	workers.mu.Unlock()
+	w.wake <- struct{}{} // never blocks: the channel holds one, and w waits for it
+}
+
+// work serves the connections of the queue, parking when it is empty. It
+// starts counted among those looking.
+func work() {
 	var w *worker
+	workers.mu.Lock()
 	for {
+		c := workers.queue.pop()
+		if c == nil {
+			workers.looking--
+			if len(workers.free) >= maxIdleWorkers {
+				workers.mu.Unlock()
+				return
+			}
+			if w == nil {
+				w = &worker{wake: make(chan struct{}, 1)}
+			}
+			workers.free = append(workers.free, w)
+			workers.mu.Unlock()
+			<-w.wake // whoever woke w counted it among those looking
+			workers.mu.Lock()
+			continue
+		}
+		workers.looking--
+		if workers.queue.len() > 0 && workers.looking == 0 {
+			startLooking() // unlocks
+		} else {
+			workers.mu.Unlock()
+		}
 		c.ev.Load().serve(c)
 		workers.mu.Lock()
-		if len(workers.free) >= maxIdleWorkers {
-			workers.mu.Unlock()
-			return
-		}
-		if w == nil {
-			w = &worker{next: make(chan *Conn, 1)}
-		}
-		workers.free = append(workers.free, w)
-		workers.mu.Unlock()
-		c = <-w.next
+		workers.looking++
 	}
+}
+
+// connQueue is a first-in, first-out queue of connections. Its slice is
+// reused from the front once emptied, or compacted when it is full with
+// room freed at the front, so it grows only to the most connections ever
+// waiting at once.
+type connQueue struct {
+	conns []*Conn
+	head  int // conns[head:] are waiting
+}
+
+func (q *connQueue) len() int { return len(q.conns) - q.head }
+
+func (q *connQueue) push(c *Conn) {
+	if len(q.conns) == cap(q.conns) && q.head > 0 {
+		n := copy(q.conns, q.conns[q.head:])
+		clear(q.conns[n:])
+		q.conns, q.head = q.conns[:n], 0
+	}
+	q.conns = append(q.conns, c)
+}
+
+// pop returns the oldest connection waiting, or nil if none is.
+func (q *connQueue) pop() *Conn {
+	if q.head == len(q.conns) {
+		return nil
+	}
+	c := q.conns[q.head]
+	q.conns[q.head] = nil
+	q.head++
+	if q.head == len(q.conns) {
+		q.conns, q.head = q.conns[:0], 0
+	}
+	return c
 }
 
 // errWouldBlock is what the event loop's reads return when no message has

@@ -420,6 +420,42 @@ func TestEventHandlerSlowCallback(t *testing.T) {
 	}
 }
 
+// Connections whose messages arrive together are served at the same
+// time, not one after another: every callback here waits until all of
+// them have begun, so a connection left waiting behind a blocked callback
+// (in a queue of woken connections, say) would hold them all for ever.
+func TestEventHandlerBlockedCallbacksTogether(t *testing.T) {
+	const n = 16
+	var mu sync.Mutex
+	begun := 0
+	all := make(chan struct{})
+	quit := make(chan struct{}) // frees the callbacks if the test fails
+	url := eventsServe(t, nil, Events{Message: func(c *Conn, mt MessageType, r io.Reader) {
+		p, _ := io.ReadAll(r)
+		mu.Lock()
+		if begun++; begun == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-quit:
+		}
+		c.WriteMessage(mt, p)
+	}})
+	t.Cleanup(func() { close(quit) })
+	var rcs []*rawClient
+	for range n {
+		rcs = append(rcs, dialRaw(t, url))
+	}
+	for i, rc := range rcs {
+		rc.write(clientFrame(0x82, []byte{byte(i)}))
+	}
+	for i, rc := range rcs {
+		eventsExpectData(rc, 0x2, []byte{byte(i)})
+	}
+}
+
 // Bytes that arrive while Message runs raise their poller event while the
 // connection is still being served, after the read that found its socket
 // empty: once the callback returns, the loop must read again rather than
