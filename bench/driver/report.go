@@ -74,8 +74,10 @@ func report(cfg config, res *results) string {
 	fmt.Fprintf(&b, "\nMedians of %d repetition(s); window %s after %s of warmup; a fresh server per run; "+
 		"server on CPU 0, load generator on CPU 1. Cells marked * lost some repetitions to errors; "+
 		"err: every repetition failed. Ratios use the medians; "+
-		"\"best other\" is the best of gorilla, coder, gobwas and gws.\n",
-		cfg.reps, cfg.duration, cfg.warmup)
+		"\"best other\" is the best of gorilla, coder, gobwas and gws. "+
+		"Rows ending in -paced send %d messages per second over all their connections; "+
+		"the other echo rows send each connection's next message as soon as its reply is in.\n",
+		cfg.reps, cfg.duration, cfg.warmup, pacedRate)
 	for _, f := range figures {
 		table(&b, cfg, res, f)
 	}

@@ -123,6 +123,9 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 	if w.mode == "broadcast" {
 		args = append(args, "-window", strconv.Itoa(w.window))
 	}
+	if w.rate > 0 {
+		args = append(args, "-rate", strconv.Itoa(w.rate))
+	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+runSlack)
 	defer cancel()
 	lg := command(lctx, cfg, 1, filepath.Join(cfg.bin, "loadgen"), args...)

@@ -17,10 +17,30 @@ type echoer struct {
 	size int64
 	h    hist
 	sent atomic.Int64 // when the message in flight was written; atomic for split loops
+
+	// With -rate, the connection sends a message every period, the next
+	// one due at next; one whose reply came late goes at once, and the
+	// schedule starts again from there rather than catch up in a burst.
+	period time.Duration
+	next   time.Time
+}
+
+// pace waits until the next message is due, if the loop is paced.
+func (e *echoer) pace() {
+	if e.period == 0 {
+		return
+	}
+	if d := time.Until(e.next); d > 0 {
+		time.Sleep(d)
+		e.next = e.next.Add(e.period)
+	} else {
+		e.next = time.Now().Add(e.period)
+	}
 }
 
 // runEcho runs the echo workload: every connection writes the prepared
-// frame, waits for the whole reply, and writes again.
+// frame, waits for the whole reply, and writes again, at once or, with
+// -rate, when its next message is due.
 func runEcho(o options) (result, error) {
 	op := byte(opBinary)
 	if !o.binary {
@@ -53,6 +73,12 @@ func runEcho(o options) (result, error) {
 	)
 	for i, c := range conns {
 		e := &echoer{wsConn: c, size: int64(o.size)}
+		if o.rate > 0 {
+			// The connections take turns: their schedules are
+			// spread evenly over one period.
+			e.period = time.Duration(float64(o.conns) / o.rate * float64(time.Second))
+			e.next = time.Now().Add(e.period * time.Duration(i) / time.Duration(o.conns))
+		}
 		es[i] = e
 		wg.Add(1)
 		if len(frame) > splitAbove {
@@ -91,6 +117,7 @@ func runEcho(o options) (result, error) {
 func (e *echoer) loop(frame []byte, phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for phase.Load() != done {
+		e.pace()
 		e.sent.Store(now())
 		if _, err := e.c.Write(frame); err != nil {
 			e.fail(phase, errs, err)
@@ -124,6 +151,7 @@ func (e *echoer) split(frame []byte, phase *atomic.Int32, errs *firstError, wg *
 			if phase.Load() == done {
 				break
 			}
+			e.pace()
 			e.sent.Store(now())
 			if _, err := e.c.Write(frame); err != nil {
 				e.fail(phase, errs, err)

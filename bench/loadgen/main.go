@@ -60,6 +60,9 @@ type options struct {
 	warmup   time.Duration
 	binary   bool
 	window   int // broadcast: messages in flight
+	// rate, if positive, paces echo: messages per second over all the
+	// connections, each sending at its own even interval.
+	rate float64
 }
 
 // result is the JSON line. Fields that a mode does not produce are omitted.
@@ -101,9 +104,10 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before the window opens")
 	flag.BoolVar(&o.binary, "binary", true, "send binary messages (false: text)")
 	flag.IntVar(&o.window, "window", 1, "broadcast: messages in flight at once")
+	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in)")
 	flag.Parse()
-	if o.conns < 1 || o.size < 0 || o.window < 1 {
-		fatalf("-conns and -window must be at least 1 and -size not negative")
+	if o.conns < 1 || o.size < 0 || o.window < 1 || o.rate < 0 {
+		fatalf("-conns and -window must be at least 1, -size and -rate not negative")
 	}
 
 	var (
