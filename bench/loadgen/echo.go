@@ -21,6 +21,8 @@ type echoer struct {
 	// With -rate, the connection sends a message every period, the next
 	// one due at next; one whose reply came late goes at once, and the
 	// schedule starts again from there rather than catch up in a burst.
+	// The runtime's timers wake an idle process about once a millisecond,
+	// so connections whose messages fall due within one go together.
 	period time.Duration
 	next   time.Time
 }

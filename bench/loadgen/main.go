@@ -61,7 +61,7 @@ type options struct {
 	binary   bool
 	window   int // broadcast: messages in flight
 	// rate, if positive, paces echo: messages per second over all the
-	// connections, each sending at its own even interval.
+	// connections, each sending at an interval of its own.
 	rate float64
 }
 
