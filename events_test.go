@@ -655,3 +655,50 @@ func TestEventHandlerS1PartialHeaderAfterLongFrame(t *testing.T) {
 		t.Fatalf("got op %d %q, %v; want the pong", f.op, f.payload, err)
 	}
 }
+
+// The queue of woken connections is first in, first out, through the
+// compaction that reuses the room popped at its front, and grows with the
+// most connections waiting at once, not with how many have gone through.
+func TestConnQueueOrder(t *testing.T) {
+	conns := make([]*Conn, 10)
+	for i := range conns {
+		conns[i] = new(Conn)
+	}
+	var q connQueue
+	next, want, peak := 0, 0, 0
+	push := func() {
+		q.push(conns[next%len(conns)])
+		next++
+		peak = max(peak, next-want)
+	}
+	pop := func() {
+		c := q.pop()
+		if c != conns[want%len(conns)] {
+			t.Fatalf("popped the wrong connection as number %d of %d pushed", want, next)
+		}
+		want++
+	}
+	for range 5 { // a standing backlog, never emptied below
+		push()
+	}
+	for round := range 1000 {
+		for range 1 + round%3 {
+			push()
+		}
+		for range 1 + round%3 {
+			pop()
+		}
+		if q.len() != next-want {
+			t.Fatalf("round %d: len %d, want %d", round, q.len(), next-want)
+		}
+	}
+	for want < next {
+		pop()
+	}
+	if c := q.pop(); c != nil {
+		t.Fatal("an empty queue popped a connection")
+	}
+	if cap(q.conns) > 4*peak {
+		t.Fatalf("%d connections went through at most %d waiting, and the queue grew to %d", next, peak, cap(q.conns))
+	}
+}
