@@ -65,29 +65,22 @@ func allWorkloads(quick bool) []workload {
 		return n
 	}
 	var ws []workload
-	for _, size := range []int{16, 1 << 10, 16 << 10, 1 << 20} {
-		for _, conns := range []int{1, 64, 1000} {
-			ws = append(ws, workload{
-				name:  fmt.Sprintf("echo-%s-%d", sizeName(size), conns),
-				label: fmt.Sprintf("echo-%s-%d", sizeName(size), scale(conns)),
-				mode:  "echo",
-				size:  size,
-				conns: scale(conns),
-			})
+	echo := func(sizes, counts []int, rate int, suffix string) {
+		for _, size := range sizes {
+			for _, conns := range counts {
+				ws = append(ws, workload{
+					name:  fmt.Sprintf("echo-%s-%d%s", sizeName(size), conns, suffix),
+					label: fmt.Sprintf("echo-%s-%d%s", sizeName(size), scale(conns), suffix),
+					mode:  "echo",
+					size:  size,
+					conns: scale(conns),
+					rate:  rate,
+				})
+			}
 		}
 	}
-	for _, size := range []int{16, 1 << 10} {
-		for _, conns := range []int{64, 1000} {
-			ws = append(ws, workload{
-				name:  fmt.Sprintf("echo-%s-%d-paced", sizeName(size), conns),
-				label: fmt.Sprintf("echo-%s-%d-paced", sizeName(size), scale(conns)),
-				mode:  "echo",
-				size:  size,
-				conns: scale(conns),
-				rate:  pacedRate,
-			})
-		}
-	}
+	echo([]int{16, 1 << 10, 16 << 10, 1 << 20}, []int{1, 64, 1000}, 0, "")
+	echo([]int{16, 1 << 10}, []int{64, 1000}, pacedRate, "-paced")
 	ws = append(ws,
 		workload{
 			name:  "idle-10000",
