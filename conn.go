@@ -600,10 +600,7 @@ func (c *Conn) controlPayload(h header) ([]byte, error) {
 	n := int(h.length) // at most maxControlPayload: the header was checked
 	for len(c.in.buffered()) < n {
 		if err := c.in.fill(); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, midFrame(err)
 		}
 	}
 	p := c.in.buffered()[:n]

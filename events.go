@@ -253,8 +253,8 @@ func work() {
 	workers.mu.Lock()
 	for {
 		c := workers.queue.pop()
+		workers.looking-- // it has looked: it parks, or serves c
 		if c == nil {
-			workers.looking--
 			if len(workers.free) >= maxIdleWorkers {
 				workers.mu.Unlock()
 				return
@@ -268,7 +268,6 @@ func work() {
 			workers.mu.Lock()
 			continue
 		}
-		workers.looking--
 		if workers.queue.len() > 0 && workers.looking == 0 {
 			startLooking() // unlocks
 		} else {
