@@ -2,8 +2,9 @@ package websocket
 
 // Faults over real TCP (C7, C9, S5): the peer vanishes with a reset in the
 // middle of a message, of the opening handshake, or of the closing
-// handshake. The application must see a clear error, and no goroutine or
-// file descriptor may outlive the connection.
+// handshake; and a 101 response that cannot be written. The application
+// must see a clear error, and no goroutine or file descriptor may outlive
+// the connection.
 
 import (
 	"bufio"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -556,5 +558,57 @@ func TestFaultResetDuringClose(t *testing.T) {
 			faultReset(t, p.conn)
 			check(t, faultWait(t, outcomes, "Close"), tt.reading, base)
 		})
+	}
+}
+
+// faultHijackWriter is an http.ResponseWriter whose Hijack hands over conn,
+// as net/http does, with a buffered reader and writer over it.
+type faultHijackWriter struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w faultHijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.conn, bufio.NewReadWriter(bufio.NewReader(w.conn), bufio.NewWriter(w.conn)), nil
+}
+
+// faultWriteFailsConn is a connection whose writes fail, as they do once
+// the client has reset it; it records whether it was closed.
+type faultWriteFailsConn struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (c *faultWriteFailsConn) Write([]byte) (int, error) { return 0, syscall.ECONNRESET }
+
+func (c *faultWriteFailsConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
+}
+
+// H7, S5: when the 101 response cannot be written, Upgrade returns the
+// error and closes the connection it hijacked, instead of returning a Conn
+// over a connection nobody will close.
+func TestFaultHandshakeResponseWriteFails(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	conn := &faultWriteFailsConn{Conn: server}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	w := faultHijackWriter{ResponseWriter: httptest.NewRecorder(), conn: conn}
+
+	c, err := (&Upgrader{}).Upgrade(w, req, nil)
+	if err == nil {
+		c.closeTransport()
+		t.Fatal("Upgrade returned a connection although the 101 response could not be written")
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("Upgrade returned %v, want an error wrapping the write's ECONNRESET", err)
+	}
+	if !conn.closed.Load() {
+		t.Error("Upgrade left the hijacked connection open")
 	}
 }

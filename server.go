@@ -117,7 +117,8 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 	netConn.SetDeadline(time.Time{})
 	netConn.SetWriteDeadline(time.Now().Add(handshakeWriteTimeout))
 	b := appendResponse(brw.Writer.AvailableBuffer(), key, subprotocol, responseHeader)
-	if _, err := brw.Writer.Write(b); err == nil {
+	_, err = brw.Writer.Write(b)
+	if err == nil {
 		err = brw.Writer.Flush()
 	}
 	if err != nil {
