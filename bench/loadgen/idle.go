@@ -22,5 +22,7 @@ func runIdle(o options) (result, error) {
 	}, nil
 }
 
-// idle keeps the idle connections reachable until the process ends.
+// idle holds the idle connections until main has held them open as long
+// as the driver wants: unreachable, they would be closed by the garbage
+// collector.
 var idle []*wsConn

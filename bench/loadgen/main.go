@@ -135,6 +135,7 @@ func main() {
 	if o.mode == "idle" {
 		say("held")
 		hold()
+		runtime.KeepAlive(idle)
 	}
 	if r.Errors > 0 {
 		os.Exit(1)

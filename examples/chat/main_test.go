@@ -83,23 +83,6 @@ func expect(t *testing.T, c *websocket.Conn, want string) {
 	}
 }
 
-// expectClose reads until the connection ends and checks the close frame
-// the server sent.
-func expectClose(t *testing.T, c *websocket.Conn, code websocket.StatusCode, reason string) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(testTimeout))
-	_, msg, err := c.ReadMessage()
-	var ce *websocket.CloseError
-	switch {
-	case err == nil:
-		t.Fatalf("got message %.200q, want close %d", msg, code)
-	case !errors.As(err, &ce):
-		t.Fatalf("got %v, want close %d", err, code)
-	case ce.Code != code || ce.Reason != reason:
-		t.Fatalf("got close %d %q, want %d %q", ce.Code, ce.Reason, code, reason)
-	}
-}
-
 // The protocol's events, written out by hand rather than with the
 // server's own types.
 func joinJSON(name string) string {
