@@ -1,15 +1,14 @@
 package websocket
 
+// Conn: its state and construction, the control frames that both halves
+// of the connection deal in (§5.5), and the closing handshake (§7). The
+// reading half is in read.go, the writing half in write.go.
+
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -246,310 +245,7 @@ func (c *Conn) SetPongHandler(h func(payload []byte)) {
 	c.onPong.Store(&h)
 }
 
-// ---- Reading ----
-
-// ReadMessage reads the next data message whole. Pings are answered and
-// pongs handed to the pong handler while it reads. A message larger than
-// the read limit fails the connection with StatusMessageTooBig and returns
-// an error wrapping ErrReadLimit. Text messages are checked to be valid
-// UTF-8. After the connection closes, it returns a *CloseError.
-func (c *Conn) ReadMessage() (MessageType, []byte, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if err := c.startMessage(); err != nil {
-		return 0, nil, err
-	}
-	// Each frame's length is known, and within the limit, before its
-	// payload is read. Still, memory follows the bytes that arrive, not the
-	// length a header claims: past 64 KiB the buffer at most doubles.
-	p := []byte{}
-	for {
-		if err := c.nextDataFrame(); err != nil {
-			return 0, nil, err
-		}
-		if !c.inMessage {
-			return c.msgType, p, nil
-		}
-		if len(p) == cap(p) {
-			grow := min(c.remaining, max(int64(len(p)), 64<<10))
-			p = slices.Grow(p, int(grow))
-		}
-		n, err := c.readPayload(p[len(p):cap(p)])
-		p = p[:len(p)+n]
-		if err == io.EOF {
-			return c.msgType, p, nil
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-	}
-}
-
-// NextReader returns the type of the next data message and a reader for
-// its payload, which streams it: nothing is buffered beyond one read. The
-// reader is valid until the next call to NextReader or ReadMessage; a
-// message left unread is skipped. Text is validated as UTF-8 as it
-// arrives, and a read fails at the first invalid byte.
-func (c *Conn) NextReader() (MessageType, io.Reader, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if err := c.startMessage(); err != nil {
-		return 0, nil, err
-	}
-	return c.msgType, &c.mr, nil
-}
-
-// startMessage skips what is left of the current message and reads up to
-// the first frame of the next one.
-func (c *Conn) startMessage() error {
-	if c.readErr != nil {
-		return c.readErr
-	}
-	for c.inMessage {
-		b, err := c.takeBuffered()
-		c.in.discard(len(b))
-		if err != nil && err != io.EOF {
-			return err
-		}
-	}
-	if !c.noWait {
-		// A wait for the next message can be long: wait here rather than
-		// at the end of nextFrame and readHeader, so that the goroutine
-		// waits with fewer frames on its stack, and its stack, grown no
-		// further, stays at the runtime's smallest.
-		c.in.await()
-	}
-	if err := c.nextFrame(); err != nil {
-		if err == errWouldBlock {
-			return err
-		}
-		return c.readFailed(err)
-	}
-	return nil
-}
-
-// messageReader reads the payload of the current message.
-type messageReader struct{ c *Conn }
-
-func (r *messageReader) Read(p []byte) (int, error) {
-	c := r.c
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if c.readErr != nil {
-		return 0, c.readErr
-	}
-	return c.readPayload(p)
-}
-
-// WriteTo writes the rest of the message to w straight from the
-// connection's read buffer, so that io.Copy needs no buffer of its own.
-func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
-	c := r.c
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	if c.readErr != nil {
-		return 0, c.readErr
-	}
-	var total int64
-	for {
-		b, err := c.takeBuffered()
-		if len(b) > 0 {
-			n, werr := w.Write(b)
-			total += int64(n)
-			c.in.discard(len(b))
-			if werr == nil && n < len(b) {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// readPayload reads payload bytes of the current message into p, crossing
-// frame boundaries and answering control frames as needed. It returns
-// io.EOF with the last bytes of the message.
-func (c *Conn) readPayload(p []byte) (int, error) {
-	if err := c.nextDataFrame(); err != nil {
-		return 0, err
-	}
-	if !c.inMessage {
-		return 0, io.EOF
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if int64(len(p)) > c.remaining {
-		p = p[:c.remaining]
-	}
-	n, err := c.in.read(p)
-	if err != nil {
-		return 0, c.readFailed(c.abnormal(midFrame(err)))
-	}
-	return n, c.consumed(p[:n])
-}
-
-// takeBuffered returns the next payload bytes of the current message from
-// the read buffer, unmasked and checked, reading from the transport if the
-// buffer is empty. The caller discards them from the buffer once done. It
-// returns io.EOF with the last bytes of the message.
-func (c *Conn) takeBuffered() ([]byte, error) {
-	if err := c.nextDataFrame(); err != nil {
-		return nil, err
-	}
-	if !c.inMessage {
-		return nil, io.EOF
-	}
-	if c.in.r == c.in.w {
-		if err := c.in.fillPayload(c.remaining); err != nil {
-			return nil, c.readFailed(c.abnormal(midFrame(err)))
-		}
-	}
-	b := c.in.buffered()
-	b = b[:min(int64(len(b)), c.remaining)]
-	if err := c.consumed(b); err != nil {
-		if err == io.EOF {
-			return b, err
-		}
-		return nil, err
-	}
-	return b, nil
-}
-
-// nextDataFrame moves on to the next frame of the message when the current
-// one is used up and more follow.
-func (c *Conn) nextDataFrame() error {
-	for c.remaining == 0 && c.inMessage && !c.frame.fin {
-		if err := c.nextFrame(); err != nil {
-			return c.readFailed(err)
-		}
-	}
-	if c.remaining == 0 && c.inMessage {
-		// An empty final frame.
-		return c.endMessage()
-	}
-	return nil
-}
-
-// consumed unmasks payload bytes just read and checks them.
-func (c *Conn) consumed(b []byte) error {
-	if c.frame.masked {
-		c.maskPos = mask(c.frame.key, c.maskPos, b)
-	}
-	c.remaining -= int64(len(b))
-	if c.msgType == TextMessage && !c.utf8.valid(b) {
-		return c.readFailed(failInvalidData("invalid UTF-8 in text message"))
-	}
-	if c.remaining == 0 && c.frame.fin {
-		if err := c.endMessage(); err != nil {
-			return err
-		}
-		return io.EOF
-	}
-	return nil
-}
-
-// endMessage closes the current message after its last byte.
-func (c *Conn) endMessage() error {
-	if !c.inMessage {
-		return nil
-	}
-	c.inMessage = false
-	if c.msgType == TextMessage && !c.utf8.complete() {
-		return c.readFailed(failInvalidData("text message ends inside a UTF-8 sequence"))
-	}
-	return nil
-}
-
-// nextFrame reads frame headers until one of the data stream comes,
-// handling the control frames before it (§5.4: they may come between the
-// fragments of a message).
-func (c *Conn) nextFrame() error {
-	for {
-		// Only the wait for a new message may end early: inside one, and
-		// inside a control frame, the rest follows promptly.
-		c.in.noWait = c.noWait && !c.inMessage
-		h, err := c.readHeader()
-		c.in.noWait = false
-		if err != nil {
-			return err
-		}
-		if h.op.isControl() {
-			if err := c.handleControl(h); err != nil {
-				return err
-			}
-			continue
-		}
-
-		// §5.4: a continuation must continue something, and a new message
-		// must not start while another is unfinished.
-		switch {
-		case h.op == opContinuation && !c.inMessage:
-			return failProtocol("continuation frame without a message to continue")
-		case h.op != opContinuation && c.inMessage:
-			return failProtocol("new message started before the previous one ended")
-		}
-		c.frame = h
-		c.remaining = h.length
-		c.maskPos = 0
-		c.in.hint = int(min(h.length, maxFrameSize)) + maxHeaderSize
-		if h.op != opContinuation {
-			c.inMessage = true
-			c.msgType = MessageType(h.op)
-			c.msgSize = 0
-			c.utf8 = utf8State{}
-		}
-		// Check the size before reading a byte of payload (§10.4).
-		limit := c.readLimit.Load()
-		if h.length > limit-c.msgSize {
-			return &failure{
-				code:   StatusMessageTooBig,
-				reason: fmt.Sprintf("message longer than the read limit of %d bytes", limit),
-				err:    ErrReadLimit,
-			}
-		}
-		c.msgSize += h.length
-		return nil
-	}
-}
-
-// readHeader reads and checks one frame header.
-func (c *Conn) readHeader() (header, error) {
-	for {
-		h, n, err := parseHeader(c.in.buffered())
-		if err != nil {
-			c.framingLost = true
-			return h, err
-		}
-		if n > 0 {
-			c.in.discard(n)
-			if err := h.check(!c.client); err != nil {
-				// Skip its payload if we wait for the peer's close.
-				c.remaining = h.length
-				return h, err
-			}
-			return h, nil
-		}
-		// Between frames the stream may end; inside a header it may not.
-		partial := c.in.r < c.in.w
-		if err := c.in.fillHeader(); err != nil {
-			if err == errWouldBlock {
-				return h, err // nothing consumed: the next call starts over
-			}
-			if partial {
-				err = midFrame(err)
-			}
-			return h, c.abnormal(err)
-		}
-	}
-}
+// ---- Control frames ----
 
 // handleControl acts on a control frame (§5.5).
 func (c *Conn) handleControl(h header) error {
@@ -608,353 +304,6 @@ func (c *Conn) controlPayload(h header) ([]byte, error) {
 		mask(h.key, 0, p)
 	}
 	return p, nil
-}
-
-// readFailed records a read error as final. A failure of the protocol is
-// reported to the peer first, with a close frame (§7.1.7).
-func (c *Conn) readFailed(err error) error {
-	if c.readErr != nil {
-		return c.readErr
-	}
-	var f *failure
-	if errors.As(err, &f) {
-		c.sendClose(f.code, f.reason)
-		c.awaitClose()
-	}
-	c.readErr = err
-	c.in.release()
-	c.closeTransport()
-	return err
-}
-
-// awaitClose reads until the peer's close frame, the end of the stream, or
-// the close timeout, discarding data. It runs after a close frame went out,
-// and returns the peer's close, or nil if none came or it was invalid.
-func (c *Conn) awaitClose() *CloseError {
-	if c.framingLost || c.closeReceived {
-		return nil
-	}
-	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
-	for {
-		if err := c.in.skip(c.remaining); err != nil {
-			return nil
-		}
-		c.remaining = 0
-		h, err := c.readHeader()
-		if err != nil {
-			return nil
-		}
-		if h.op == opClose {
-			p, err := c.controlPayload(h)
-			if err != nil {
-				return nil
-			}
-			ce, _ := parseClosePayload(p)
-			c.in.discard(len(p))
-			c.awaitEOF()
-			return ce
-		}
-		c.remaining = h.length
-	}
-}
-
-// awaitEOF waits, in the client role, for the server to close the TCP
-// connection, which §7.1.1 leaves to the server. The server does not wait.
-func (c *Conn) awaitEOF() {
-	if !c.client {
-		return
-	}
-	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
-	for c.in.skip(1<<62) == nil {
-	}
-}
-
-// midFrame reports the end of the stream inside a frame as the unexpected
-// end it is.
-func midFrame(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// abnormal turns a transport error during a read into the CloseError an
-// application sees when the peer vanished without a close frame. Failures
-// of the protocol pass through.
-func (c *Conn) abnormal(err error) error {
-	var f *failure
-	switch {
-	case errors.As(err, &f), errors.Is(err, os.ErrDeadlineExceeded):
-		return err
-	case c.keepAliveExpired():
-		return &CloseError{Code: StatusAbnormalClosure, err: ErrPongTimeout}
-	case errors.Is(err, net.ErrClosed):
-		// Close, in another goroutine, ended the wait.
-		return ErrClosed
-	}
-	return &CloseError{Code: StatusAbnormalClosure, err: err}
-}
-
-// ---- Writing ----
-
-// WriteMessage writes a whole message. A message that fits the write
-// buffer goes out as one frame in one write; a longer one is cut into
-// frames of at most 1 MiB so that control frames are not held up. p is
-// neither modified nor kept, so one slice may be written to many
-// connections at once.
-func (c *Conn) WriteMessage(t MessageType, p []byte) error {
-	op, err := t.opcode()
-	if err != nil {
-		return err
-	}
-	c.msgMu.Lock()
-	defer c.msgMu.Unlock()
-
-	if maxHeaderSize+len(p) <= c.writeBufSize {
-		buf := getBuffer(c.writeBufSize)
-		b := append((*buf)[:maxHeaderSize], p...)
-		err := c.writeFrame(true, op, b)
-		putBuffer(buf)
-		return err
-	}
-	if c.client {
-		// The payload must be masked, hence copied: through the buffer of
-		// a message writer.
-		c.mw.start(op)
-		c.mw.Write(p)
-		return c.mw.finish()
-	}
-	for {
-		n := min(len(p), maxFrameSize)
-		if err := c.writeFrameVec(n == len(p), op, p[:n]); err != nil {
-			return err
-		}
-		if n == len(p) {
-			return nil
-		}
-		p, op = p[n:], opContinuation
-	}
-}
-
-func (t MessageType) opcode() (opcode, error) {
-	if t != TextMessage && t != BinaryMessage {
-		return 0, fmt.Errorf("websocket: invalid message type %d", int(t))
-	}
-	return opcode(t), nil
-}
-
-// NextWriter returns a writer for a new message of type t. Writes are
-// buffered and go out as frames whenever the buffer fills; Close sends the
-// last frame. Other data messages wait until then, so close the writer
-// promptly; control frames do not wait. The writer is valid until Close.
-func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
-	op, err := t.opcode()
-	if err != nil {
-		return nil, err
-	}
-	c.msgMu.Lock()
-	c.mw.start(op)
-	return &c.mw, nil
-}
-
-// messageWriter writes one message as a series of frames. Its buffer keeps
-// room for a frame header in front of the payload, so that each frame
-// leaves in a single write.
-type messageWriter struct {
-	c      *Conn
-	op     opcode // the opcode of the next frame: the type, then continuation
-	buf    *[]byte
-	n      int // payload bytes in (*buf)[maxHeaderSize:]
-	err    error
-	closed bool
-}
-
-func (w *messageWriter) start(op opcode) {
-	w.op = op
-	w.buf = getBuffer(w.c.writeBufSize)
-	w.n = 0
-	w.err = nil
-	w.closed = false
-}
-
-// flush sends the buffered payload as one frame.
-func (w *messageWriter) flush(fin bool) error {
-	b := (*w.buf)[:maxHeaderSize+w.n]
-	w.err = w.c.writeFrame(fin, w.op, b)
-	w.op = opContinuation
-	w.n = 0
-	return w.err
-}
-
-func (w *messageWriter) Write(p []byte) (int, error) {
-	if w.closed {
-		return 0, ErrClosed
-	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	total := 0
-	room := w.room()
-	if w.n+len(p) > room && room < maxFrameSize {
-		// A large write: grow the buffer to hold a whole frame, keeping
-		// what it holds, so that the message's last frame carries FIN and
-		// leaves in one write, with no empty frame after it.
-		bigger := getBuffer(maxHeaderSize + min(w.n+len(p), maxFrameSize))
-		copy((*bigger)[maxHeaderSize:], (*w.buf)[maxHeaderSize:maxHeaderSize+w.n])
-		putBuffer(w.buf)
-		w.buf = bigger
-		room = w.room()
-	}
-	if w.n == 0 && !w.c.client {
-		// Whole frames before the last leave straight from p, header and
-		// payload in one vectored write.
-		for len(p) > room {
-			if w.err = w.c.writeFrameVec(false, w.op, p[:room]); w.err != nil {
-				return total, w.err
-			}
-			w.op = opContinuation
-			total += room
-			p = p[room:]
-		}
-	}
-	for len(p) > 0 {
-		if w.n == room {
-			if err := w.flush(false); err != nil {
-				return total, err
-			}
-		}
-		n := copy((*w.buf)[maxHeaderSize+w.n:maxHeaderSize+room], p)
-		w.n += n
-		total += n
-		p = p[n:]
-	}
-	return total, nil
-}
-
-// room is how much payload the buffer takes before it goes out as a frame.
-func (w *messageWriter) room() int {
-	return min(len(*w.buf)-maxHeaderSize, maxFrameSize)
-}
-
-// ReadFrom reads r to its end into the message, straight into the frame
-// buffer, so that io.Copy needs no buffer of its own.
-func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.closed {
-		return 0, ErrClosed
-	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	var total int64
-	for {
-		if w.n == w.room() {
-			if err := w.flush(false); err != nil {
-				return total, err
-			}
-		}
-		n, err := r.Read((*w.buf)[maxHeaderSize+w.n : maxHeaderSize+w.room()])
-		w.n += n
-		total += int64(n)
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// Close sends the last frame of the message and lets the next one start.
-func (w *messageWriter) Close() error {
-	if w.closed {
-		return ErrClosed
-	}
-	err := w.finish()
-	w.c.msgMu.Unlock()
-	return err
-}
-
-// finish sends the last frame and gives the buffer back.
-func (w *messageWriter) finish() error {
-	err := w.err
-	if err == nil {
-		err = w.flush(true)
-	}
-	w.closed = true
-	putBuffer(w.buf)
-	w.buf = nil
-	return err
-}
-
-// writeFrame sends one frame whose payload is b[maxHeaderSize:]. The header
-// goes into the room before the payload, so the frame leaves in one write.
-// In the client role the payload is masked in place.
-func (c *Conn) writeFrame(fin bool, op opcode, b []byte) error {
-	c.lockForData()
-	defer c.frameMu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	payload := b[maxHeaderSize:]
-	var key *[4]byte
-	var k [4]byte
-	if c.client {
-		k = c.nextMaskKey()
-		key = &k
-		mask(k, 0, payload)
-	}
-	var hdr [maxHeaderSize]byte
-	h := appendHeader(hdr[:0], fin, op, len(payload), key)
-	start := maxHeaderSize - len(h)
-	copy(b[start:], h)
-	return c.wrote(c.send(b[start:]))
-}
-
-// writeFrameVec sends one unmasked frame with header and payload in one
-// vectored write, without copying the payload. Server role only.
-func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
-	c.lockForData()
-	defer c.frameMu.Unlock()
-	if err := c.writable(); err != nil {
-		return err
-	}
-	h := appendHeader(c.hdrOut[:0], fin, op, len(payload), nil)
-	return c.wrote(c.sendVec(h, payload))
-}
-
-// send writes b to the transport. Call with frameMu held.
-func (c *Conn) send(b []byte) error {
-	if !c.out.direct() {
-		_, err := c.t.Write(b)
-		return err
-	}
-	return c.sendVec(b, nil)
-}
-
-// sendVec writes h and then p to the transport, in one call if it takes
-// them. Call with frameMu held.
-func (c *Conn) sendVec(h, p []byte) error {
-	o := &c.out
-	if o.direct() {
-		_, err := o.writeDirect(c.in, h, p)
-		return err
-	}
-	o.pair = [2][]byte{h, p}
-	o.vec = o.pair[:]
-	_, err := o.vec.WriteTo(c.t)
-	o.pair, o.vec = [2][]byte{}, nil // the buffers go back to their pools
-	return err
-}
-
-// lockForData takes frameMu for a data frame, after any control frame
-// that is waiting for it: sync.Mutex does not queue, so a goroutine
-// writing a long message frame after frame would otherwise take the lock
-// again and again ahead of a pong woken to take it.
-func (c *Conn) lockForData() {
-	if c.ctrlWaiting.Load() > 0 {
-		runtime.Gosched() // once: a stuck control write must not make this spin
-	}
-	c.frameMu.Lock()
 }
 
 // writeControl sends a control frame. Only frameMu is taken, so it can go
@@ -1040,53 +389,6 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 		b = append(b, reason[:min(len(reason), maxCloseReason)]...)
 	}
 	return c.writeControl(opClose, b)
-}
-
-// writable reports why no frame can be sent, if one cannot. Call with
-// frameMu held.
-func (c *Conn) writable() error {
-	if c.writeErr != nil {
-		return c.writeErr
-	}
-	if c.closeSent {
-		return ErrClosed
-	}
-	return nil
-}
-
-// wrote records the outcome of a write. Call with frameMu held. A failed
-// write may have left part of a frame on the wire, after which nothing more
-// can be sent, so the connection is closed.
-func (c *Conn) wrote(err error) error {
-	if err != nil {
-		c.writeErr = fmt.Errorf("websocket: write: %w", err)
-		c.closeTransport()
-		return c.writeErr
-	}
-	return nil
-}
-
-// nextMaskKey returns a fresh masking key from crypto/rand (§5.3, §10.3):
-// a client must not let anyone predict the key of its next frame. Keys are
-// drawn sixteen at a time and each is used once. Call with frameMu held.
-func (c *Conn) nextMaskKey() [4]byte {
-	m := c.keys
-	if m.left == 0 {
-		if _, err := rand.Read(m.k[:]); err != nil {
-			panic("websocket: crypto/rand failed: " + err.Error())
-		}
-		m.left = len(m.k)
-	}
-	k := [4]byte(m.k[len(m.k)-m.left:])
-	m.left -= 4
-	return k
-}
-
-// maskKeys are a client's masking keys to come. A server has none, so they
-// live apart from Conn.
-type maskKeys struct {
-	k    [64]byte
-	left int // bytes of k not yet handed out
 }
 
 // Ping sends a ping with the given payload, at most 125 bytes. The peer's
@@ -1185,62 +487,61 @@ func (c *Conn) closeTransport() {
 	}
 }
 
-// ---- UTF-8 ----
-
-// utf8State validates UTF-8 incrementally (RFC 3629), so that a text
-// message split anywhere, even inside a code point, is checked as it
-// arrives and fails at its first invalid byte (§8.1).
-type utf8State struct {
-	need   uint8 // continuation bytes still expected
-	lo, hi byte  // the range the next continuation byte must fall in
-}
-
-// valid consumes b and reports whether it is still a valid prefix of UTF-8.
-func (s *utf8State) valid(b []byte) bool {
-	i := 0
-	for i < len(b) {
-		if s.need == 0 {
-			// ASCII, eight bytes at a time.
-			for i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 == 0 {
-				i += 8
-			}
-			if i == len(b) {
-				break
-			}
-			c := b[i]
-			i++
-			switch {
-			case c < 0x80:
-			case c < 0xC2:
-				return false // a continuation byte, or an overlong 2-byte lead
-			case c < 0xE0:
-				*s = utf8State{1, 0x80, 0xBF}
-			case c == 0xE0:
-				*s = utf8State{2, 0xA0, 0xBF} // no overlong 3-byte forms
-			case c == 0xED:
-				*s = utf8State{2, 0x80, 0x9F} // no surrogates
-			case c < 0xF0:
-				*s = utf8State{2, 0x80, 0xBF}
-			case c == 0xF0:
-				*s = utf8State{3, 0x90, 0xBF} // no overlong 4-byte forms
-			case c < 0xF4:
-				*s = utf8State{3, 0x80, 0xBF}
-			case c == 0xF4:
-				*s = utf8State{3, 0x80, 0x8F} // nothing above U+10FFFF
-			default:
-				return false
-			}
-			continue
-		}
-		c := b[i]
-		i++
-		if c < s.lo || c > s.hi {
-			return false
-		}
-		*s = utf8State{s.need - 1, 0x80, 0xBF}
+// readFailed records a read error as final. A failure of the protocol is
+// reported to the peer first, with a close frame (§7.1.7).
+func (c *Conn) readFailed(err error) error {
+	if c.readErr != nil {
+		return c.readErr
 	}
-	return true
+	var f *failure
+	if errors.As(err, &f) {
+		c.sendClose(f.code, f.reason)
+		c.awaitClose()
+	}
+	c.readErr = err
+	c.in.release()
+	c.closeTransport()
+	return err
 }
 
-// complete reports whether the bytes so far end on a code point boundary.
-func (s *utf8State) complete() bool { return s.need == 0 }
+// awaitClose reads until the peer's close frame, the end of the stream, or
+// the close timeout, discarding data. It runs after a close frame went out,
+// and returns the peer's close, or nil if none came or it was invalid.
+func (c *Conn) awaitClose() *CloseError {
+	if c.framingLost || c.closeReceived {
+		return nil
+	}
+	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	for {
+		if err := c.in.skip(c.remaining); err != nil {
+			return nil
+		}
+		c.remaining = 0
+		h, err := c.readHeader()
+		if err != nil {
+			return nil
+		}
+		if h.op == opClose {
+			p, err := c.controlPayload(h)
+			if err != nil {
+				return nil
+			}
+			ce, _ := parseClosePayload(p)
+			c.in.discard(len(p))
+			c.awaitEOF()
+			return ce
+		}
+		c.remaining = h.length
+	}
+}
+
+// awaitEOF waits, in the client role, for the server to close the TCP
+// connection, which §7.1.1 leaves to the server. The server does not wait.
+func (c *Conn) awaitEOF() {
+	if !c.client {
+		return
+	}
+	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	for c.in.skip(1<<62) == nil {
+	}
+}
