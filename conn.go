@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -487,21 +488,54 @@ func (c *Conn) closeTransport() {
 	}
 }
 
-// readFailed records a read error as final. A failure of the protocol is
-// reported to the peer first, with a close frame (§7.1.7).
+// readFailed records a read error as final and closes the connection. A
+// failure of the protocol is reported to the peer first, with a close
+// frame, and the connection then ends without waiting for the peer's
+// answer (§7.1.7): a peer that broke the protocol cannot be trusted to
+// give one, and each wait would hold a socket for the close timeout (see
+// linger).
 func (c *Conn) readFailed(err error) error {
 	if c.readErr != nil {
 		return c.readErr
 	}
+	c.readErr = err
 	var f *failure
 	if errors.As(err, &f) {
 		c.sendClose(f.code, f.reason)
-		c.awaitClose()
+		c.linger()
 	}
-	c.readErr = err
 	c.in.release()
 	c.closeTransport()
 	return err
+}
+
+// failLinger bounds how long a connection that this side failed reads on
+// after its close frame (see linger). It is an allowance for bytes in
+// flight, a round trip or so, not for a peer that is slow to answer.
+const failLinger = time.Second
+
+// linger ends the sending half of a connection this side failed right
+// after the close frame, so that the peer reads the close frame and then
+// the end of the stream. It then discards what the peer still sends, until
+// the peer's close frame, the end of its stream, or failLinger (or the
+// close timeout, if shorter): a socket closed with input unread answers
+// with a reset, and a reset can destroy the close frame before the peer
+// has read it. A peer usually has bytes in flight when it is failed, sent
+// before the close frame reached it.
+func (c *Conn) linger() {
+	cw, ok := c.t.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil || c.closeReceived {
+		return // no half-close, or the peer sends nothing more
+	}
+	c.t.SetReadDeadline(time.Now().Add(min(failLinger, c.closeTimeout)))
+	if !c.framingLost {
+		c.skipToClose()
+	}
+	if !c.closeReceived {
+		// Frame boundaries are lost, or the stream has ended or failed:
+		// whatever still comes is discarded as bytes.
+		c.in.skip(math.MaxInt64)
+	}
 }
 
 // awaitClose reads until the peer's close frame, the end of the stream, or
@@ -512,6 +546,17 @@ func (c *Conn) awaitClose() *CloseError {
 		return nil
 	}
 	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	ce := c.skipToClose()
+	if c.closeReceived {
+		c.awaitEOF()
+	}
+	return ce
+}
+
+// skipToClose reads frames, discarding them, up to the peer's close frame
+// and returns it; nil if the stream ends or fails first, a frame header is
+// invalid, or the close frame is. The read deadline bounds it.
+func (c *Conn) skipToClose() *CloseError {
 	for {
 		if err := c.in.skip(c.remaining); err != nil {
 			return nil
@@ -521,17 +566,18 @@ func (c *Conn) awaitClose() *CloseError {
 		if err != nil {
 			return nil
 		}
-		if h.op == opClose {
-			p, err := c.controlPayload(h)
-			if err != nil {
-				return nil
-			}
-			ce, _ := parseClosePayload(p)
-			c.in.discard(len(p))
-			c.awaitEOF()
-			return ce
+		if h.op != opClose {
+			c.remaining = h.length
+			continue
 		}
-		c.remaining = h.length
+		p, err := c.controlPayload(h)
+		if err != nil {
+			return nil
+		}
+		c.closeReceived = true
+		ce, _ := parseClosePayload(p)
+		c.in.discard(len(p))
+		return ce
 	}
 }
 

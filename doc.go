@@ -141,7 +141,13 @@
 // A connection that ends without a close frame gives a *CloseError with
 // StatusAbnormalClosure. When the peer breaks the protocol, the
 // connection sends a close frame with the matching code (StatusProtocolError,
-// StatusInvalidFramePayloadData or StatusMessageTooBig) and closes.
+// StatusInvalidFramePayloadData or StatusMessageTooBig) and ends its side
+// of TCP right behind it, without waiting for an answer a broken peer may
+// never send; it reads on, discarding, only until the peer's close frame
+// or end of stream, and for a second at most, so that bytes still in
+// flight do not turn the close into a reset that could destroy the close
+// frame. The read that met the fault returns it once the connection is
+// closed.
 //
 // # Clients
 //

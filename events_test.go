@@ -302,7 +302,7 @@ func TestEventHandlerInvalidUTF8(t *testing.T) {
 	url := eventsServe(t, nil, rec.events())
 	rc := dialRaw(t, url)
 	rc.write(clientFrame(0x81, []byte{'o', 'k', 0xff}))
-	rc.expectClose(StatusInvalidFramePayloadData)
+	connTestFinish(rc, StatusInvalidFramePayloadData)
 	if code := connTestFailCode(connTestWait(t, rec.closed, "Close")); code != StatusInvalidFramePayloadData {
 		t.Fatalf("Close got a failure with code %d, want 1007", code)
 	}

@@ -161,7 +161,11 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	if err != nil {
 		return 0, c.readFailed(c.abnormal(midFrame(err)))
 	}
-	return n, c.consumed(p[:n])
+	err = c.consumed(p[:n])
+	if err != nil && err != io.EOF {
+		err = c.readFailed(err)
+	}
+	return n, err
 }
 
 // takeBuffered returns the next payload bytes of the current message from
@@ -186,7 +190,10 @@ func (c *Conn) takeBuffered() ([]byte, error) {
 		if err == io.EOF {
 			return b, err
 		}
-		return nil, err
+		// What follows the failure is read from behind these bytes,
+		// which the caller will not discard.
+		c.in.discard(len(b))
+		return nil, c.readFailed(err)
 	}
 	return b, nil
 }
@@ -201,19 +208,23 @@ func (c *Conn) nextDataFrame() error {
 	}
 	if c.remaining == 0 && c.inMessage {
 		// An empty final frame.
-		return c.endMessage()
+		if err := c.endMessage(); err != nil {
+			return c.readFailed(err)
+		}
 	}
 	return nil
 }
 
-// consumed unmasks payload bytes just read and checks them.
+// consumed unmasks payload bytes just read and checks them. It returns
+// io.EOF after the last byte of the message, and a failure for the caller
+// to pass to readFailed once the bytes are out of the read buffer.
 func (c *Conn) consumed(b []byte) error {
 	if c.frame.masked {
 		c.maskPos = mask(c.frame.key, c.maskPos, b)
 	}
 	c.remaining -= int64(len(b))
 	if c.msgType == TextMessage && !c.utf8.valid(b) {
-		return c.readFailed(failInvalidData("invalid UTF-8 in text message"))
+		return failInvalidData("invalid UTF-8 in text message")
 	}
 	if c.remaining == 0 && c.frame.fin {
 		if err := c.endMessage(); err != nil {
@@ -224,14 +235,15 @@ func (c *Conn) consumed(b []byte) error {
 	return nil
 }
 
-// endMessage closes the current message after its last byte.
+// endMessage closes the current message after its last byte, and returns
+// a failure if the message was invalid.
 func (c *Conn) endMessage() error {
 	if !c.inMessage {
 		return nil
 	}
 	c.inMessage = false
 	if c.msgType == TextMessage && !c.utf8.complete() {
-		return c.readFailed(failInvalidData("text message ends inside a UTF-8 sequence"))
+		return failInvalidData("text message ends inside a UTF-8 sequence")
 	}
 	return nil
 }
@@ -256,6 +268,10 @@ func (c *Conn) nextFrame() error {
 			continue
 		}
 
+		// The frame's payload, which is skipped if the frame fails the
+		// connection, while the peer's close frame is awaited.
+		c.remaining = h.length
+
 		// §5.4: a continuation must continue something, and a new message
 		// must not start while another is unfinished.
 		switch {
@@ -265,7 +281,6 @@ func (c *Conn) nextFrame() error {
 			return failProtocol("new message started before the previous one ended")
 		}
 		c.frame = h
-		c.remaining = h.length
 		c.maskPos = 0
 		c.in.hint = int(min(h.length, maxFrameSize)) + maxHeaderSize
 		if h.op != opContinuation {
