@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ---- Helpers of this file ----
@@ -2129,7 +2130,8 @@ func TestConnAllocsWrite(t *testing.T) {
 }
 
 // TestConnAllocsRead: ReadMessage allocates only the slice it returns, and
-// NextReader with io.Copy to io.Discard allocates nothing.
+// NextReader with io.Copy to io.Discard, or to NextWriter, allocates
+// nothing.
 func TestConnAllocsRead(t *testing.T) {
 	if connTestRaceEnabled() {
 		t.Skip("allocation counts are not exact under the race detector")
@@ -2184,6 +2186,27 @@ func TestConnAllocsRead(t *testing.T) {
 				return err
 			},
 		},
+		{
+			// The read buffer goes to the writer, which gives it back.
+			name:   "echo with io.Copy to NextWriter 1 MiB",
+			frame:  clientFrame(0x82, make([]byte, 1<<20)),
+			allocs: 0,
+			read: func(c *Conn) error {
+				mt, r, err := c.NextReader()
+				if err != nil {
+					return err
+				}
+				w, err := c.NextWriter(mt)
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(w, r)
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+				return err
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -2195,6 +2218,7 @@ func TestConnAllocsRead(t *testing.T) {
 					}
 				}
 			}()
+			go io.Copy(io.Discard, client.t) // what the server sends back
 			var err error
 			allocs := testing.AllocsPerRun(50, func() {
 				if e := tt.read(server); e != nil {
@@ -2628,6 +2652,106 @@ func TestConnCopyEchoFraming(t *testing.T) {
 		}
 		if want := (n + maxFrameSize - 1) / maxFrameSize; frames != want {
 			t.Errorf("%d bytes came back in %d frames, want %d", n, frames, want)
+		}
+	}
+}
+
+// connTestSpyTransport reads from in, and records what each Write sent
+// and the memory that each Read filled and each Write was given (which may
+// be reused later, so only its address counts).
+type connTestSpyTransport struct {
+	in     *bytes.Reader
+	filled [][]byte
+	given  [][]byte
+	out    []byte
+}
+
+func (t *connTestSpyTransport) Read(p []byte) (int, error) {
+	n, err := t.in.Read(p)
+	t.filled = append(t.filled, p[:n])
+	return n, err
+}
+
+func (t *connTestSpyTransport) Write(p []byte) (int, error) {
+	t.given = append(t.given, p)
+	t.out = append(t.out, p...)
+	return len(p), nil
+}
+
+func (t *connTestSpyTransport) Close() error                     { return nil }
+func (t *connTestSpyTransport) SetReadDeadline(time.Time) error  { return nil }
+func (t *connTestSpyTransport) SetWriteDeadline(time.Time) error { return nil }
+
+// within reports whether p lies inside the memory of one of bufs.
+func connTestWithin(p []byte, bufs [][]byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	for _, b := range bufs {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if start >= lo && start+uintptr(len(p)) <= lo+uintptr(len(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// A server that echoes a message with io.Copy from NextReader to
+// NextWriter sends it back as one frame straight from the bytes it read:
+// the payload is not copied on its way through. Writes after the copy
+// still belong to the message.
+func TestConnCopyEchoSendsFromReadBuffer(t *testing.T) {
+	for _, n := range []int{64 << 10, maxFrameSize} {
+		for _, tail := range []string{"", "and a tail"} {
+			t.Run(fmt.Sprintf("%d bytes, tail %q", n, tail), func(t *testing.T) {
+				p := bytes.Repeat([]byte("0123456789abcdef"), n/16)
+				spy := &connTestSpyTransport{in: bytes.NewReader(clientFrame(0x82, p))}
+				c := newConn(spy, nil, false, "", config{})
+				mt, r, err := c.NextReader()
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := c.NextWriter(mt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.Copy(w, r); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.WriteString(w, tail); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+
+				var got []byte
+				frames := 0
+				for rd := bytes.NewReader(spy.out); rd.Len() > 0; frames++ {
+					f, err := readRawFrame(rd, rawFrameLimit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, f.payload...)
+					if f.fin != (rd.Len() == 0) {
+						t.Fatalf("frame %d has FIN %v, with %d bytes after it", frames, f.fin, rd.Len())
+					}
+				}
+				if want := append(p, tail...); !bytes.Equal(got, want) {
+					t.Fatalf("the echo differs from the message (%d bytes, want %d)", len(got), len(want))
+				}
+				if tail == "" && frames != 1 {
+					t.Errorf("the echo came back in %d frames, want 1", frames)
+				}
+				for _, b := range spy.given {
+					if len(b) >= n {
+						// The payload ends the write that sends it.
+						if !connTestWithin(b[len(b)-n:], spy.filled) {
+							t.Fatal("the payload was sent from a copy, not from the bytes read")
+						}
+						return
+					}
+				}
+				t.Fatalf("no write sent the %d-byte payload whole", n)
+			})
 		}
 	}
 }

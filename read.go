@@ -74,7 +74,7 @@ func (c *Conn) startMessage() error {
 		return c.readErr
 	}
 	for c.inMessage {
-		b, err := c.takeBuffered()
+		b, err := c.takeBuffered(false)
 		c.in.discard(len(b))
 		if err != nil && err != io.EOF {
 			return err
@@ -111,6 +111,10 @@ func (r *messageReader) Read(p []byte) (int, error) {
 
 // WriteTo writes the rest of the message to w straight from the
 // connection's read buffer, so that io.Copy needs no buffer of its own.
+// When w is a server's message writer (from NextWriter), the message's
+// last frame is read whole, if the buffer can take it, and the buffer is
+// handed to w: the frame goes back out from the bytes as they were read,
+// with no copy, and as one frame.
 func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 	c := r.c
 	c.readMu.Lock()
@@ -118,9 +122,17 @@ func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
+	mw, _ := w.(*messageWriter)
 	var total int64
 	for {
-		b, err := c.takeBuffered()
+		whole := mw != nil && mw.canAdopt()
+		b, err := c.takeBuffered(whole)
+		if err == io.EOF && whole && len(b) > 0 {
+			if buf := c.in.lend(len(b)); buf != nil {
+				mw.adopt(buf, b)
+				return total + int64(len(b)), nil
+			}
+		}
 		if len(b) > 0 {
 			n, werr := w.Write(b)
 			total += int64(n)
@@ -170,17 +182,20 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 
 // takeBuffered returns the next payload bytes of the current message from
 // the read buffer, unmasked and checked, reading from the transport if the
-// buffer is empty. The caller discards them from the buffer once done. It
-// returns io.EOF with the last bytes of the message.
-func (c *Conn) takeBuffered() ([]byte, error) {
+// buffer is empty; with whole set, it first reads the rest of the
+// message's last frame into the buffer if the buffer has room for it. The
+// caller discards them from the buffer once done. It returns io.EOF with
+// the last bytes of the message.
+func (c *Conn) takeBuffered(whole bool) ([]byte, error) {
 	if err := c.nextDataFrame(); err != nil {
 		return nil, err
 	}
 	if !c.inMessage {
 		return nil, io.EOF
 	}
-	if c.in.r == c.in.w {
-		if err := c.in.fillPayload(c.remaining); err != nil {
+	whole = whole && c.frame.fin
+	for c.in.r == c.in.w || whole && c.in.short(c.remaining) {
+		if err := c.in.fillPayload(c.remaining - int64(c.in.w-c.in.r)); err != nil {
 			return nil, c.readFailed(c.abnormal(midFrame(err)))
 		}
 	}

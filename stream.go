@@ -138,6 +138,41 @@ func (in *input) release() {
 	in.r, in.w = 0, 0
 }
 
+// short reports whether fewer than n bytes are unread, and makes room in
+// the buffer for the rest of them if it has to: the unread bytes move to
+// a larger buffer, unless n is more than a frame's payload can be.
+func (in *input) short(n int64) bool {
+	if in.buf == nil || int64(in.w-in.r) >= n {
+		return false
+	}
+	if int64(len(*in.buf)-in.r) >= n {
+		return true
+	}
+	if n > maxFrameSize {
+		return false
+	}
+	bigger := getBuffer(int(n))
+	in.w = copy(*bigger, (*in.buf)[in.r:in.w])
+	in.r = 0
+	putBuffer(in.buf)
+	in.buf = bigger
+	return true
+}
+
+// lend gives the buffer away if its unread bytes are the n last ones in
+// it, which the caller has taken: the caller owns it from then on, to put
+// back in its pool, and the input goes on without one. Otherwise it
+// returns nil and keeps the buffer.
+func (in *input) lend(n int) *[]byte {
+	if in.buf == nil || in.w-in.r != n {
+		return nil
+	}
+	buf := in.buf
+	in.buf = nil
+	in.r, in.w = 0, 0
+	return buf
+}
+
 // shrink moves the unread bytes into a buffer of the usual size if the one
 // they are in is larger: the part of a header that a connection waits on
 // must not keep a buffer sized for the long frame before it.

@@ -76,10 +76,15 @@ func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
 // room for a frame header in front of the payload, so that each frame
 // leaves in a single write.
 type messageWriter struct {
-	c      *Conn
-	op     opcode // the opcode of the next frame: the type, then continuation
-	buf    *[]byte
-	n      int // payload bytes in (*buf)[maxHeaderSize:]
+	c   *Conn
+	op  opcode // the opcode of the next frame: the type, then continuation
+	buf *[]byte
+	n   int // payload bytes in (*buf)[maxHeaderSize:]
+	// held is the payload of the next frame where it lies, in lent, a
+	// read buffer handed over by io.Copy from a message's reader (see
+	// adopt); nothing is in buf meanwhile.
+	held   []byte
+	lent   *[]byte
 	err    error
 	closed bool
 }
@@ -101,12 +106,25 @@ func (w *messageWriter) flush(fin bool) error {
 	return w.err
 }
 
-func (w *messageWriter) Write(p []byte) (int, error) {
+// ready returns the reason why the message can take no more payload, if
+// there is one.
+func (w *messageWriter) ready() error {
 	if w.closed {
-		return 0, ErrClosed
+		return ErrClosed
 	}
-	if w.err != nil {
-		return 0, w.err
+	return w.err
+}
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if err := w.ready(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// A payload held from adopt is not the message's last any more.
+	if err := w.sendHeld(false); err != nil {
+		return 0, err
 	}
 	total := 0
 	room := w.room()
@@ -154,11 +172,8 @@ func (w *messageWriter) room() int {
 // ReadFrom reads r to its end into the message, straight into the frame
 // buffer, so that io.Copy needs no buffer of its own.
 func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.closed {
-		return 0, ErrClosed
-	}
-	if w.err != nil {
-		return 0, w.err
+	if err := w.ready(); err != nil {
+		return 0, err
 	}
 	var total int64
 	for {
@@ -168,6 +183,12 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 			}
 		}
 		n, err := r.Read((*w.buf)[maxHeaderSize+w.n : maxHeaderSize+w.room()])
+		if n > 0 {
+			// A payload held from adopt goes first, not as the last.
+			if err := w.sendHeld(false); err != nil {
+				return total, err
+			}
+		}
 		w.n += n
 		total += int64(n)
 		if err == io.EOF {
@@ -192,13 +213,49 @@ func (w *messageWriter) Close() error {
 // finish sends the last frame and gives the buffer back.
 func (w *messageWriter) finish() error {
 	err := w.err
-	if err == nil {
+	switch {
+	case err != nil:
+	case w.held != nil:
+		err = w.sendHeld(true)
+	default:
 		err = w.flush(true)
 	}
 	w.closed = true
 	putBuffer(w.buf)
 	w.buf = nil
+	if w.lent != nil {
+		putBuffer(w.lent)
+		w.held, w.lent = nil, nil
+	}
 	return err
+}
+
+// canAdopt reports whether adopt would take a buffer: the writer is open,
+// holds nothing, and its frames go out unmasked, as a server's do.
+func (w *messageWriter) canAdopt() bool {
+	return !w.closed && w.err == nil && w.n == 0 && w.held == nil && !w.c.client
+}
+
+// adopt takes over buf, a pooled read buffer, and with it p, the payload
+// it holds: the rest of a message that io.Copy copies into this one. p
+// becomes the next frame, sent from where it lies once the writer knows
+// whether that frame is the message's last: a message read whole leaves
+// whole, as one frame, without being copied. buf goes back to its pool
+// once p is sent. Call only when canAdopt reports true.
+func (w *messageWriter) adopt(buf *[]byte, p []byte) {
+	w.held, w.lent = p, buf
+}
+
+// sendHeld sends the held payload, if there is one, as a frame.
+func (w *messageWriter) sendHeld(fin bool) error {
+	if w.held == nil {
+		return nil
+	}
+	w.err = w.c.writeFrameVec(fin, w.op, w.held)
+	w.op = opContinuation
+	putBuffer(w.lent)
+	w.held, w.lent = nil, nil
+	return w.err
 }
 
 // writeFrame sends one frame whose payload is b[maxHeaderSize:]. The header
