@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,24 @@ func connTestReadData(rc *rawClient) rawFrame {
 		}
 		return f
 	}
+}
+
+// connTestEchoCopy echoes one message with io.Copy from NextReader to
+// NextWriter.
+func connTestEchoCopy(c *Conn) error {
+	mt, r, err := c.NextReader()
+	if err != nil {
+		return err
+	}
+	w, err := c.NextWriter(mt)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // connTestBig is a message far larger than what the socket buffers of a
@@ -2191,21 +2210,7 @@ func TestConnAllocsRead(t *testing.T) {
 			name:   "echo with io.Copy to NextWriter 1 MiB",
 			frame:  clientFrame(0x82, make([]byte, 1<<20)),
 			allocs: 0,
-			read: func(c *Conn) error {
-				mt, r, err := c.NextReader()
-				if err != nil {
-					return err
-				}
-				w, err := c.NextWriter(mt)
-				if err != nil {
-					return err
-				}
-				_, err = io.Copy(w, r)
-				if cerr := w.Close(); err == nil {
-					err = cerr
-				}
-				return err
-			},
+			read:   connTestEchoCopy,
 		},
 	}
 	for _, tt := range tests {
@@ -2741,16 +2746,74 @@ func TestConnCopyEchoSendsFromReadBuffer(t *testing.T) {
 				if tail == "" && frames != 1 {
 					t.Errorf("the echo came back in %d frames, want 1", frames)
 				}
+				// Every write but the header's (which may have one of its
+				// own without a file descriptor) sends payload, and from
+				// the bytes read.
+				sent := 0
 				for _, b := range spy.given {
-					if len(b) >= n {
-						// The payload ends the write that sends it.
-						if !connTestWithin(b[len(b)-n:], spy.filled) {
-							t.Fatal("the payload was sent from a copy, not from the bytes read")
-						}
-						return
+					if len(b) <= maxHeaderSize {
+						continue
+					}
+					if !connTestWithin(b, spy.filled) {
+						t.Fatal("the payload was sent from a copy, not from the bytes read")
+					}
+					sent += len(b)
+				}
+				if sent != n {
+					t.Fatalf("%d bytes of payload were sent in writes of their own, want %d", sent, n)
+				}
+			})
+		}
+	}
+}
+
+// A long frame leaves in two writes, the first of headWrite bytes; a
+// shorter one in a single write of header and payload. Whichever way the
+// message is written.
+func TestConnLongFrameLeavesWithAHead(t *testing.T) {
+	writes := map[string]func(c *Conn, p []byte) error{
+		"WriteMessage": func(c *Conn, p []byte) error { return c.WriteMessage(BinaryMessage, p) },
+		"NextWriter": func(c *Conn, p []byte) error {
+			w, err := c.NextWriter(BinaryMessage)
+			if err != nil {
+				return err
+			}
+			w.Write(p)
+			return w.Close()
+		},
+		"io.Copy from NextReader": func(c *Conn, _ []byte) error { return connTestEchoCopy(c) },
+	}
+	for name, write := range writes {
+		for _, n := range []int{16 << 10, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/%d bytes", name, n), func(t *testing.T) {
+				p := bytes.Repeat([]byte{0x5A}, n)
+				spy := &connTestSpyTransport{in: bytes.NewReader(clientFrame(0x82, p))}
+				c := newConn(spy, nil, false, "", config{})
+				if err := write(c, p); err != nil {
+					t.Fatal(err)
+				}
+				f, err := readRawFrame(bytes.NewReader(spy.out), rawFrameLimit)
+				if err != nil || !f.fin || !bytes.Equal(f.payload, p) {
+					t.Fatalf("the message did not leave as one frame (%v)", err)
+				}
+				var ends []int // where each write ended, in the frame
+				end := 0
+				for _, b := range spy.given {
+					if len(b) > 0 {
+						end += len(b)
+						ends = append(ends, end)
 					}
 				}
-				t.Fatalf("no write sent the %d-byte payload whole", n)
+				// Without a file descriptor, the header may go in a
+				// write of its own, before the payload.
+				total := len(spy.out)
+				if total > headWriteMin {
+					if want := []int{headWrite, total}; !slices.Equal(ends[len(ends)-2:], want) {
+						t.Fatalf("writes ended at %v, want the last two at %v", ends, want)
+					}
+				} else if !slices.Equal(ends, []int{total}) && !slices.Equal(ends, []int{total - n, total}) {
+					t.Fatalf("writes ended at %v: a frame of %d bytes was cut", ends, total)
+				}
 			})
 		}
 	}

@@ -296,19 +296,50 @@ func (c *Conn) writeFrameVec(fin bool, op opcode, payload []byte) error {
 
 // send writes b to the transport. Call with frameMu held.
 func (c *Conn) send(b []byte) error {
-	if !c.out.direct() {
-		_, err := c.t.Write(b)
-		return err
+	if c.out.direct() || len(b) > headWriteMin {
+		return c.sendVec(nil, b)
 	}
-	return c.sendVec(b, nil)
+	_, err := c.t.Write(b)
+	return err
 }
 
-// sendVec writes h and then p to the transport, in one call if it takes
-// them. Call with frameMu held.
+// A frame longer than headWriteMin leaves in two writes: its first
+// headWrite bytes, then the rest. A reader at the other end that waits for
+// the frame then wakes when the head arrives and reads on while the rest
+// is still going into the socket, instead of waking for the head and then
+// again, later, for the rest. Measured on loopback with the bench driver,
+// a 1 MiB echo on one connection cost the server 369 µs of CPU per message
+// with the head write and 553 without, in the same run; the write it adds
+// is nothing beside a frame of 64 KiB or more.
+const (
+	headWrite    = 16 << 10
+	headWriteMin = 64 << 10
+)
+
+// sendVec writes the frame h and then p to the transport, in one call if
+// it takes them, and a long one in two (see headWrite). h is a header or
+// nothing. Call with frameMu held.
 func (c *Conn) sendVec(h, p []byte) error {
+	if len(h)+len(p) > headWriteMin {
+		k := headWrite - len(h)
+		if err := c.writeVec(h, p[:k]); err != nil {
+			return err
+		}
+		h, p = nil, p[k:]
+	}
+	return c.writeVec(h, p)
+}
+
+// writeVec writes h and then p to the transport, in one call if it takes
+// them.
+func (c *Conn) writeVec(h, p []byte) error {
 	o := &c.out
 	if o.direct() {
 		_, err := o.writeDirect(c.in, h, p)
+		return err
+	}
+	if len(h) == 0 {
+		_, err := c.t.Write(p)
 		return err
 	}
 	o.pair = [2][]byte{h, p}
