@@ -126,10 +126,10 @@ type Conn struct {
 	// closeReceived is set once the peer's close frame arrived, valid or
 	// not: after it the peer sends nothing more.
 	closeReceived bool
-	inMessage     bool // a data message has started and not ended (§5.4)
+	inMessage     bool  // a data message has started and not ended (§5.4)
+	maskPos       uint8 // where in the masking key the next payload byte is
 	frame         header
 	remaining     int64 // unread payload bytes of the current frame
-	maskPos       int
 	msgType       MessageType
 	msgSize       int64
 	utf8          utf8State

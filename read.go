@@ -128,8 +128,8 @@ func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 		whole := mw != nil && mw.canAdopt()
 		b, err := c.takeBuffered(whole)
 		if err == io.EOF && whole && len(b) > 0 {
-			if buf := c.in.lend(len(b)); buf != nil {
-				mw.adopt(buf, b)
+			if buf, from := c.in.lend(len(b)); buf != nil {
+				mw.adopt(buf, from, from+len(b))
 				return total + int64(len(b)), nil
 			}
 		}
@@ -235,7 +235,7 @@ func (c *Conn) nextDataFrame() error {
 // to pass to readFailed once the bytes are out of the read buffer.
 func (c *Conn) consumed(b []byte) error {
 	if c.frame.masked {
-		c.maskPos = mask(c.frame.key, c.maskPos, b)
+		c.maskPos = uint8(mask(c.frame.key, int(c.maskPos), b))
 	}
 	c.remaining -= int64(len(b))
 	if c.msgType == TextMessage && !c.utf8.valid(b) {

@@ -160,17 +160,17 @@ func (in *input) short(n int64) bool {
 }
 
 // lend gives the buffer away if its unread bytes are the n last ones in
-// it, which the caller has taken: the caller owns it from then on, to put
-// back in its pool, and the input goes on without one. Otherwise it
-// returns nil and keeps the buffer.
-func (in *input) lend(n int) *[]byte {
+// it, which the caller has taken, and says where they start: the caller
+// owns it from then on, to put back in its pool, and the input goes on
+// without one. Otherwise it returns nil and keeps the buffer.
+func (in *input) lend(n int) (*[]byte, int) {
 	if in.buf == nil || in.w-in.r != n {
-		return nil
+		return nil, 0
 	}
-	buf := in.buf
+	buf, from := in.buf, in.r
 	in.buf = nil
 	in.r, in.w = 0, 0
-	return buf
+	return buf, from
 }
 
 // shrink moves the unread bytes into a buffer of the usual size if the one

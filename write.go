@@ -77,16 +77,16 @@ func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
 // leaves in a single write.
 type messageWriter struct {
 	c   *Conn
-	op  opcode // the opcode of the next frame: the type, then continuation
 	buf *[]byte
 	n   int // payload bytes in (*buf)[maxHeaderSize:]
-	// held is the payload of the next frame where it lies, in lent, a
-	// read buffer handed over by io.Copy from a message's reader (see
-	// adopt); nothing is in buf meanwhile.
-	held   []byte
-	lent   *[]byte
-	err    error
-	closed bool
+	// lent is a read buffer handed over by io.Copy from a message's reader
+	// (see adopt), whose bytes from heldFrom to heldTo are the payload of
+	// the next frame; nothing is in buf meanwhile.
+	lent             *[]byte
+	heldFrom, heldTo int32
+	err              error
+	op               opcode // the opcode of the next frame: the type, then continuation
+	closed           bool
 }
 
 func (w *messageWriter) start(op opcode) {
@@ -215,7 +215,7 @@ func (w *messageWriter) finish() error {
 	err := w.err
 	switch {
 	case err != nil:
-	case w.held != nil:
+	case w.lent != nil:
 		err = w.sendHeld(true)
 	default:
 		err = w.flush(true)
@@ -225,7 +225,7 @@ func (w *messageWriter) finish() error {
 	w.buf = nil
 	if w.lent != nil {
 		putBuffer(w.lent)
-		w.held, w.lent = nil, nil
+		w.lent = nil
 	}
 	return err
 }
@@ -233,28 +233,29 @@ func (w *messageWriter) finish() error {
 // canAdopt reports whether adopt would take a buffer: the writer is open,
 // holds nothing, and its frames go out unmasked, as a server's do.
 func (w *messageWriter) canAdopt() bool {
-	return !w.closed && w.err == nil && w.n == 0 && w.held == nil && !w.c.client
+	return !w.closed && w.err == nil && w.n == 0 && w.lent == nil && !w.c.client
 }
 
-// adopt takes over buf, a pooled read buffer, and with it p, the payload
-// it holds: the rest of a message that io.Copy copies into this one. p
-// becomes the next frame, sent from where it lies once the writer knows
-// whether that frame is the message's last: a message read whole leaves
-// whole, as one frame, without being copied. buf goes back to its pool
-// once p is sent. Call only when canAdopt reports true.
-func (w *messageWriter) adopt(buf *[]byte, p []byte) {
-	w.held, w.lent = p, buf
+// adopt takes over buf, a pooled read buffer, and with it its bytes from
+// to to, the payload it holds: the rest of a message that io.Copy copies
+// into this one. They become the next frame, sent from where they lie
+// once the writer knows whether that frame is the message's last: a
+// message read whole leaves whole, as one frame, without being copied.
+// buf goes back to its pool once they are sent. Call only when canAdopt
+// reports true.
+func (w *messageWriter) adopt(buf *[]byte, from, to int) {
+	w.lent, w.heldFrom, w.heldTo = buf, int32(from), int32(to)
 }
 
 // sendHeld sends the held payload, if there is one, as a frame.
 func (w *messageWriter) sendHeld(fin bool) error {
-	if w.held == nil {
+	if w.lent == nil {
 		return nil
 	}
-	w.err = w.c.writeFrameVec(fin, w.op, w.held)
+	w.err = w.c.writeFrameVec(fin, w.op, (*w.lent)[w.heldFrom:w.heldTo])
 	w.op = opContinuation
 	putBuffer(w.lent)
-	w.held, w.lent = nil, nil
+	w.lent = nil
 	return w.err
 }
 
