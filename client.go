@@ -33,6 +33,12 @@ type DialOptions struct {
 	// over a net.Pipe in tests.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// Compression, if set, offers permessage-deflate (RFC 7692), and
+	// compresses messages if the server accepts. WindowBits is then the
+	// window the client compresses with, and PeerWindowBits the one it
+	// asks the server to use.
+	Compression *Compression
+
 	// ReadLimit, ReadBufferSize, WriteBufferSize, CloseTimeout,
 	// PingInterval and PongTimeout mean what they mean on Upgrader, with
 	// the same defaults.
@@ -139,6 +145,14 @@ func clientHandshake(netConn net.Conn, u *url.URL, opts *DialOptions) (*Conn, er
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
 	}
+	if opts.Compression != nil {
+		if err := opts.Compression.validate(); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Sec-WebSocket-Extensions", opts.Compression.offer())
+	} else {
+		req.Header.Del("Sec-WebSocket-Extensions")
+	}
 	if err := req.Write(netConn); err != nil {
 		return nil, err
 	}
@@ -160,8 +174,15 @@ func clientHandshake(netConn net.Conn, u *url.URL, opts *DialOptions) (*Conn, er
 		return nil, fmt.Errorf("101 response without Connection: Upgrade")
 	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key):
 		return nil, fmt.Errorf("101 response with a wrong Sec-WebSocket-Accept")
-	case resp.Header.Get("Sec-WebSocket-Extensions") != "":
-		// None was offered, so none may be accepted (§4.1).
+	}
+	// Only what was offered may be accepted (§4.1).
+	var dz *deflateConn
+	extensions := resp.Header.Values("Sec-WebSocket-Extensions")
+	if opts.Compression != nil {
+		if dz, err = opts.Compression.checkResponse(extensions); err != nil {
+			return nil, err
+		}
+	} else if len(headerTokens(resp.Header, "Sec-WebSocket-Extensions")) > 0 {
 		return nil, fmt.Errorf("server accepted an extension that was not offered")
 	}
 	subprotocol := resp.Header.Get("Sec-WebSocket-Protocol")
@@ -177,5 +198,6 @@ func clientHandshake(netConn net.Conn, u *url.URL, opts *DialOptions) (*Conn, er
 		closeTimeout:    opts.CloseTimeout,
 		pingInterval:    opts.PingInterval,
 		pongTimeout:     opts.PongTimeout,
+		deflate:         dz,
 	}), nil
 }

@@ -73,6 +73,7 @@ type config struct {
 	closeTimeout    time.Duration
 	pingInterval    time.Duration
 	pongTimeout     time.Duration
+	deflate         *deflateConn // what the handshake negotiated, or nil
 }
 
 func (c config) withDefaults() config {
@@ -106,6 +107,7 @@ type Conn struct {
 	t            transport
 	client       bool
 	subprotocol  string
+	z            *deflateConn // nil unless permessage-deflate was negotiated
 	closeTimeout time.Duration
 	// closeMu guards closing the transport, which happens once (closed),
 	// and done, a channel made only for a CloseWithStatus that waits for
@@ -126,11 +128,12 @@ type Conn struct {
 	// closeReceived is set once the peer's close frame arrived, valid or
 	// not: after it the peer sends nothing more.
 	closeReceived bool
-	inMessage     bool  // a data message has started and not ended (§5.4)
-	maskPos       uint8 // where in the masking key the next payload byte is
+	inMessage     bool   // a data message has started and not ended (§5.4)
+	compressed    bool   // the current message is compressed (RFC 7692 §6)
+	maskPos       uint8  // where in the masking key the next payload byte is
+	msgOp         opcode // the message's type: opText or opBinary
 	frame         header
 	remaining     int64 // unread payload bytes of the current frame
-	msgType       MessageType
 	msgSize       int64
 	utf8          utf8State
 	onPong        atomic.Pointer[func([]byte)]
@@ -176,6 +179,7 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 		client:       client,
 		subprotocol:  subprotocol,
 		closeTimeout: cfg.closeTimeout,
+		z:            cfg.deflate,
 		in:           newInput(t, cfg.readBufferSize, leftover),
 		writeBufSize: cfg.writeBufferSize,
 	}

@@ -334,5 +334,5 @@ func (c *Conn) nextMessage(wait, woken bool) (MessageType, io.Reader, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return c.msgType, &c.mr, nil
+	return MessageType(c.msgOp), &c.mr, nil
 }

@@ -37,8 +37,13 @@ const (
 
 	finBit  = 0x80
 	rsvBits = 0x70
+	rsv1Bit = 0x40
 	maskBit = 0x80
 )
+
+// opCompressed, added to the opcode of a message's first frame, sets RSV1
+// in its header: the message is compressed (RFC 7692 §6).
+const opCompressed opcode = rsv1Bit
 
 // header is one decoded frame header.
 type header struct {
@@ -98,11 +103,17 @@ func parseHeader(b []byte) (h header, n int, err error) {
 
 // check applies the rules of §5 that a single header must satisfy on its
 // own. fromClient says which side sent the frame: a client masks every
-// frame and a server masks none (§5.1).
-func (h *header) check(fromClient bool) error {
+// frame and a server masks none (§5.1). compression says permessage-deflate
+// was negotiated, which gives RSV1 a meaning on the first frame of a data
+// message, and on no other (RFC 7692 §6).
+func (h *header) check(fromClient, compression bool) error {
+	rsv := h.rsv
+	if compression && (h.op == opText || h.op == opBinary) {
+		rsv &^= rsv1Bit
+	}
 	switch {
-	case h.rsv != 0:
-		// No extension is negotiated, so no RSV bit has a meaning (§5.2).
+	case rsv != 0:
+		// No negotiated extension gives these bits a meaning (§5.2).
 		return failProtocol("reserved bits set without a negotiated extension")
 	case h.op.isReserved():
 		return failProtocol("reserved opcode")

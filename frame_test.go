@@ -331,7 +331,7 @@ func TestHeaderCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.h
-			err := h.check(tt.fromClient)
+			err := h.check(tt.fromClient, false)
 			if !tt.wantErr {
 				if err != nil {
 					t.Fatalf("check: %v, want nil", err)

@@ -27,6 +27,9 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
+	if c.compressed {
+		return c.readCompressedMessage()
+	}
 	// Each frame's length is known, and within the limit, before its
 	// payload is read. Still, memory follows the bytes that arrive, not the
 	// length a header claims: past 64 KiB the buffer at most doubles.
@@ -36,7 +39,7 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 			return 0, nil, err
 		}
 		if !c.inMessage {
-			return c.msgType, p, nil
+			return MessageType(c.msgOp), p, nil
 		}
 		if len(p) == cap(p) {
 			grow := min(c.remaining, max(int64(len(p)), 64<<10))
@@ -45,7 +48,7 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 		n, err := c.readPayload(p[len(p):cap(p)])
 		p = p[:len(p)+n]
 		if err == io.EOF {
-			return c.msgType, p, nil
+			return MessageType(c.msgOp), p, nil
 		}
 		if err != nil {
 			return 0, nil, err
@@ -64,7 +67,7 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if err := c.startMessage(); err != nil {
 		return 0, nil, err
 	}
-	return c.msgType, &c.mr, nil
+	return MessageType(c.msgOp), &c.mr, nil
 }
 
 // startMessage skips what is left of the current message and reads up to
@@ -72,6 +75,11 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 func (c *Conn) startMessage() error {
 	if c.readErr != nil {
 		return c.readErr
+	}
+	if c.compressed && c.inMessage {
+		if err := c.skipCompressed(); err != nil {
+			return err
+		}
 	}
 	for c.inMessage {
 		b, err := c.takeBuffered(false)
@@ -106,6 +114,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
+	if c.compressed {
+		return c.inflateRead(p)
+	}
 	return c.readPayload(p)
 }
 
@@ -122,6 +133,9 @@ func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
+	if c.compressed {
+		return c.inflateTo(w)
+	}
 	mw, _ := w.(*messageWriter)
 	var total int64
 	for {
@@ -134,12 +148,9 @@ func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 		if len(b) > 0 {
-			n, werr := w.Write(b)
+			n, werr := writeAll(w, b)
 			total += int64(n)
 			c.in.discard(len(b))
-			if werr == nil && n < len(b) {
-				werr = io.ErrShortWrite
-			}
 			if werr != nil {
 				return total, werr
 			}
@@ -151,6 +162,15 @@ func (r *messageReader) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// writeAll writes b to w, and reports a short write as the error it is.
+func writeAll(w io.Writer, b []byte) (int, error) {
+	n, err := w.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	return n, err
 }
 
 // readPayload reads payload bytes of the current message into p, crossing
@@ -238,7 +258,8 @@ func (c *Conn) consumed(b []byte) error {
 		c.maskPos = uint8(mask(c.frame.key, int(c.maskPos), b))
 	}
 	c.remaining -= int64(len(b))
-	if c.msgType == TextMessage && !c.utf8.valid(b) {
+	// A compressed message is checked once inflated (see inflateRead).
+	if c.msgOp == opText && !c.compressed && !c.utf8.valid(b) {
 		return failInvalidData("invalid UTF-8 in text message")
 	}
 	if c.remaining == 0 && c.frame.fin {
@@ -257,7 +278,7 @@ func (c *Conn) endMessage() error {
 		return nil
 	}
 	c.inMessage = false
-	if c.msgType == TextMessage && !c.utf8.complete() {
+	if c.msgOp == opText && !c.compressed && !c.utf8.complete() {
 		return failInvalidData("text message ends inside a UTF-8 sequence")
 	}
 	return nil
@@ -300,9 +321,10 @@ func (c *Conn) nextFrame() error {
 		c.in.hint = int(min(h.length, maxFrameSize)) + maxHeaderSize
 		if h.op != opContinuation {
 			c.inMessage = true
-			c.msgType = MessageType(h.op)
+			c.msgOp = h.op
 			c.msgSize = 0
 			c.utf8 = utf8State{}
+			c.compressed = h.rsv&rsv1Bit != 0 // allowed by check
 		}
 		// Check the size before reading a byte of payload (§10.4).
 		limit := c.readLimit.Load()
@@ -328,7 +350,7 @@ func (c *Conn) readHeader() (header, error) {
 		}
 		if n > 0 {
 			c.in.discard(n)
-			if err := h.check(!c.client); err != nil {
+			if err := h.check(!c.client, c.z != nil); err != nil {
 				// Skip its payload if we wait for the peer's close.
 				c.remaining = h.length
 				return h, err

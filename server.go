@@ -53,6 +53,11 @@ type Upgrader struct {
 	// also bounds how long the automatic pong to a ping may take to write.
 	CloseTimeout time.Duration
 
+	// Compression, if set, compresses messages with permessage-deflate
+	// (RFC 7692) on connections whose client offers it, as browsers do.
+	// Off when nil. See Compression for what each choice costs.
+	Compression *Compression
+
 	// PingInterval, if positive, turns on the keepalive: a connection that
 	// has not received a pong for PingInterval sends a ping, and closes if
 	// no pong arrives within PongTimeout (zero means PingInterval). Reads
@@ -85,7 +90,8 @@ var reservedResponseHeaders = []string{
 // If the request is not a valid WebSocket handshake, or is refused,
 // Upgrade answers it with an HTTP error status and a short text body and
 // returns an error; the handler must not write to w after that. Extensions
-// the client offers are declined.
+// the client offers are declined, but for permessage-deflate when
+// Upgrader.Compression is set.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
 	key, herr := checkRequest(r)
 	if herr == nil {
@@ -104,6 +110,11 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 	}
 
 	subprotocol := selectSubprotocol(r, u.Subprotocols)
+	var extensions string
+	var dz *deflateConn
+	if u.Compression != nil {
+		extensions, dz = u.Compression.accept(r.Header.Values("Sec-WebSocket-Extensions"))
+	}
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 and test recorders cannot hand over their connection.
@@ -116,7 +127,7 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 	// the connection; from here on only the application's own apply.
 	netConn.SetDeadline(time.Time{})
 	netConn.SetWriteDeadline(time.Now().Add(handshakeWriteTimeout))
-	b := appendResponse(brw.Writer.AvailableBuffer(), key, subprotocol, responseHeader)
+	b := appendResponse(brw.Writer.AvailableBuffer(), key, subprotocol, extensions, responseHeader)
 	_, err = brw.Writer.Write(b)
 	if err == nil {
 		err = brw.Writer.Flush()
@@ -137,6 +148,7 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 		closeTimeout:    u.CloseTimeout,
 		pingInterval:    u.PingInterval,
 		pongTimeout:     u.PongTimeout,
+		deflate:         dz,
 	}), nil
 }
 
@@ -150,6 +162,11 @@ func (u *Upgrader) checkPolicy(r *http.Request, responseHeader http.Header) *han
 	}
 	if !allowed {
 		return &handshakeError{http.StatusForbidden, "origin not allowed"}
+	}
+	if u.Compression != nil {
+		if err := u.Compression.validate(); err != nil {
+			return &handshakeError{http.StatusInternalServerError, err.Error()}
+		}
 	}
 	for name := range responseHeader {
 		if !validHeaderName(name) {
@@ -183,12 +200,16 @@ func validHeaderName(name string) bool {
 }
 
 // appendResponse appends the 101 response to b (§4.2.2).
-func appendResponse(b []byte, key, subprotocol string, extra http.Header) []byte {
+func appendResponse(b []byte, key, subprotocol, extensions string, extra http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = append(b, acceptKey(key)...)
 	if subprotocol != "" {
 		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
 		b = append(b, subprotocol...)
+	}
+	if extensions != "" {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = append(b, extensions...)
 	}
 	b = append(b, "\r\n"...)
 	for name, values := range extra {

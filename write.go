@@ -25,6 +25,13 @@ func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
 
+	if c.z != nil && len(p) >= c.z.threshold {
+		// Compressed, through a message writer, which takes p without
+		// copying it when it is long.
+		c.mw.start(op)
+		c.mw.Write(p)
+		return c.mw.finish()
+	}
 	if maxHeaderSize+len(p) <= c.writeBufSize {
 		buf := getBuffer(c.writeBufSize)
 		b := append((*buf)[:maxHeaderSize], p...)
@@ -87,6 +94,10 @@ type messageWriter struct {
 	err              error
 	op               opcode // the opcode of the next frame: the type, then continuation
 	closed           bool
+	// deflating says the connection compresses (see writeDeflate); buf
+	// then holds the message as written until it is known whether it is
+	// compressed.
+	deflating bool
 }
 
 func (w *messageWriter) start(op opcode) {
@@ -95,6 +106,7 @@ func (w *messageWriter) start(op opcode) {
 	w.n = 0
 	w.err = nil
 	w.closed = false
+	w.deflating = w.c.z != nil
 }
 
 // flush sends the buffered payload as one frame.
@@ -121,6 +133,9 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if w.deflating {
+		return w.writeDeflate(p)
 	}
 	// A payload held from adopt is not the message's last any more.
 	if err := w.sendHeld(false); err != nil {
@@ -178,7 +193,13 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		if w.n == w.room() {
-			if err := w.flush(false); err != nil {
+			var err error
+			if w.deflating {
+				err = w.deflateBuffered()
+			} else {
+				err = w.flush(false)
+			}
+			if err != nil {
 				return total, err
 			}
 		}
@@ -215,12 +236,15 @@ func (w *messageWriter) finish() error {
 	err := w.err
 	switch {
 	case err != nil:
+	case w.deflating:
+		err = w.finishDeflate()
 	case w.lent != nil:
 		err = w.sendHeld(true)
 	default:
 		err = w.flush(true)
 	}
 	w.closed = true
+	w.releaseDeflate() // after a failure
 	putBuffer(w.buf)
 	w.buf = nil
 	if w.lent != nil {
@@ -233,7 +257,7 @@ func (w *messageWriter) finish() error {
 // canAdopt reports whether adopt would take a buffer: the writer is open,
 // holds nothing, and its frames go out unmasked, as a server's do.
 func (w *messageWriter) canAdopt() bool {
-	return !w.closed && w.err == nil && w.n == 0 && w.lent == nil && !w.c.client
+	return !w.closed && w.err == nil && w.n == 0 && w.lent == nil && !w.c.client && !w.deflating
 }
 
 // adopt takes over buf, a pooled read buffer, and with it its bytes from
