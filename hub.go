@@ -230,11 +230,13 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 	}
 	m.mu.Unlock()
 
-	// A connection busy with a frame of its own is left to catchUp, like
-	// one whose socket is full: waiting for it would hold up the rest.
+	// A connection busy with a message or a frame of its own is left to
+	// catchUp, like one whose socket is full: waiting for it would hold up
+	// the rest. The message lock too, since between the frames of a
+	// message no other message may go (§5.4).
 	c := m.c
 	n, err := 0, error(nil)
-	locked := c.ctrlWaiting.Load() == 0 && c.frameMu.TryLock()
+	locked := c.ctrlWaiting.Load() == 0 && c.lockMessageNow()
 	if locked {
 		if err = c.writable(); err == nil {
 			n, err = c.out.writeNow(c.in, b)
@@ -242,10 +244,10 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 		}
 	}
 	// Once part of a frame is out, no other frame may go before the rest:
-	// frameMu stays locked, and catchUp unlocks it.
+	// the locks stay locked, and catchUp unlocks them.
 	held := locked && err == nil && n > 0 && n < len(b)
 	if locked && !held {
-		c.frameMu.Unlock()
+		c.unlockMessage()
 	}
 	switch {
 	case err != nil:
@@ -263,8 +265,8 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 }
 
 // catchUp writes m's backlog, waiting for room as long as it takes, until
-// the backlog is empty or m has left the hub. held says that frameMu is
-// locked already, by a write that sent part of a frame.
+// the backlog is empty or m has left the hub. held says that msgMu and
+// frameMu are locked already, by a write that sent part of a frame.
 func (h *Hub) catchUp(m *hubMember, held bool) {
 	c := m.c
 	var pieces [][]byte
@@ -281,13 +283,14 @@ func (h *Hub) catchUp(m *hubMember, held bool) {
 		}
 		m.mu.Unlock()
 		if !held {
+			c.msgMu.Lock()
 			c.lockForData()
 		}
 		err := c.writable()
 		if err == nil {
 			err = c.wrote(c.sendPieces(pieces))
 		}
-		c.frameMu.Unlock()
+		c.unlockMessage()
 		held = false
 		if err != nil {
 			h.forget(m)
@@ -331,6 +334,26 @@ func (c *Conn) sendPieces(pieces [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// lockMessageNow takes msgMu and frameMu for a message of the hub's, if
+// neither is taken, and reports whether it did.
+func (c *Conn) lockMessageNow() bool {
+	if !c.msgMu.TryLock() {
+		return false
+	}
+	if !c.frameMu.TryLock() {
+		c.msgMu.Unlock()
+		return false
+	}
+	return true
+}
+
+// unlockMessage lets go of what lockMessageNow, or a write of the hub's
+// catchUp, took.
+func (c *Conn) unlockMessage() {
+	c.frameMu.Unlock()
+	c.msgMu.Unlock()
 }
 
 // forget takes m out of the hub.

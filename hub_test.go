@@ -527,3 +527,49 @@ func TestHubSlowMembersShareBacklog(t *testing.T) {
 	}
 	t.Logf("heap grew by %d KiB for %d KiB broadcast to %d stuck members", grew>>10, once>>10, members)
 }
+
+// F10 (§5.4): a broadcast that comes while a member is in the middle of a
+// message of its own, between the frames a NextWriter has sent, waits for
+// that message to end: the frames of two messages never interleave.
+func TestHubWaitsForMessageInProgress(t *testing.T) {
+	var h Hub
+	wrote := make(chan struct{})
+	finish := make(chan struct{})
+	url := startServer(t, nil, func(c *Conn) {
+		h.Add(c)
+		defer h.Remove(c)
+		w, err := c.NextWriter(BinaryMessage)
+		if err != nil {
+			return
+		}
+		w.Write(make([]byte, maxFrameSize+1)) // a frame goes out, a byte waits
+		close(wrote)
+		<-finish
+		w.Close()
+		c.ReadMessage()
+	})
+	rc := dialRaw(t, url)
+	if f, err := rc.readFrame(); err != nil || f.op != 0x2 || f.fin || len(f.payload) != maxFrameSize {
+		t.Fatalf("first frame: %v, want the message's first %d bytes", err, maxFrameSize)
+	}
+	connTestWait(t, wrote, "the handler's first frame")
+	if err := h.Broadcast(TextMessage, []byte("broadcast")); err != nil {
+		t.Fatal(err)
+	}
+	hubTestIdle(t, &h)
+	close(finish)
+	want := []struct {
+		op  byte
+		fin bool
+		n   int
+	}{{0x0, true, 1}, {0x1, true, len("broadcast")}}
+	for i, w := range want {
+		f, err := rc.readFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.op != w.op || f.fin != w.fin || len(f.payload) != w.n {
+			t.Fatalf("frame %d: opcode %#x, FIN %v, %d bytes; want opcode %#x, FIN %v, %d bytes", i+2, f.op, f.fin, len(f.payload), w.op, w.fin, w.n)
+		}
+	}
+}
