@@ -3,6 +3,8 @@ package websocket
 import (
 	"errors"
 	"sync"
+
+	"github.com/rfc6455/websocket/internal/deflate"
 )
 
 // DefaultBacklogLimit is the backlog a Hub allows when its BacklogLimit is
@@ -33,6 +35,13 @@ const DefaultBacklogLimit = 1 << 20
 // directly (WriteMessage, NextWriter, Ping) never interleave, but the hub
 // does not order its messages with respect to the others.
 //
+// Members that negotiated permessage-deflate (see Compression) receive
+// each message compressed, if that makes it shorter, compressed once for
+// all of them: on its own, so that the same bytes follow any member's
+// earlier messages, in the smallest window any of them compresses with.
+// A member that keeps context adds the message to its sending window as
+// it goes out, as its peer does.
+//
 // The zero Hub is ready to use. A Hub must not be copied after first use.
 type Hub struct {
 	// BacklogLimit caps the bytes that may wait for one slow connection;
@@ -53,6 +62,29 @@ type Hub struct {
 	spare   []byte       // a batch buffer for pending to reuse
 	run     func()       // h.write, bound once
 	to      []*hubMember // the members write is writing to
+	z       hubDeflate
+}
+
+// hubDeflate is what a hub keeps for its members that compress: the
+// messages of Hub.pending again, for them, each compressed if that made it
+// shorter, and the payloads of those that were compressed, which join
+// each member's sending window when they go out.
+type hubDeflate struct {
+	members     int // members that compress
+	bits, level int // the window and level the messages are compressed with
+	threshold   int // the smallest of the members' thresholds
+	pending     []byte
+	sent        [][]byte // payloads, in Hub.pending, of the messages compressed
+	spare       []byte
+	spareSent   [][]byte
+	out         []byte // where a message is compressed first
+}
+
+// hubPiece is part of a batch that waits for a member, with the payloads
+// to add to its sending window when it goes out.
+type hubPiece struct {
+	b    []byte
+	sent [][]byte
 }
 
 // hubMember is a connection in a hub. The hub's goroutine writes to it
@@ -62,9 +94,12 @@ type hubMember struct {
 	c   *Conn
 	pos int // in Hub.list; under Hub.mu
 	// The member was added when pending held addedAt bytes of generation
-	// addedGen, which are not for it.
-	addedGen uint64
-	addedAt  int
+	// addedGen, which are not for it; for a member that compresses,
+	// Hub.z.pending held addedAt bytes and Hub.z.sent addedSent payloads.
+	addedGen  uint64
+	addedAt   int
+	addedSent int
+	deflate   bool // the member compresses: it gets Hub.z's messages
 
 	mu       sync.Mutex
 	gone     bool // out of the hub: nothing more is written
@@ -73,7 +108,7 @@ type hubMember struct {
 	// shared with the other members that wait for them, not copies, so
 	// slow members together hold about one BacklogLimit of broadcasts
 	// rather than one each. backlogLen is their length in all.
-	backlog    [][]byte
+	backlog    []hubPiece
 	backlogLen int
 }
 
@@ -95,6 +130,11 @@ func (h *Hub) Add(c *Conn) error {
 		return nil
 	}
 	m := &hubMember{c: c, pos: len(h.list), addedGen: h.gen, addedAt: len(h.pending)}
+	if c.z != nil {
+		h.z.join(c.z)
+		m.deflate = true
+		m.addedAt, m.addedSent = len(h.z.pending), len(h.z.sent)
+	}
 	h.members[c] = m
 	h.list = append(h.list, m)
 	return nil
@@ -139,6 +179,9 @@ func (h *Hub) Broadcast(t MessageType, p []byte) error {
 		return nil
 	}
 	h.pending = appendMessage(h.pending, op, p, nil)
+	if h.z.members > 0 {
+		h.z.add(op, p, h.pending[len(h.pending)-len(p):])
+	}
 	if !h.writing {
 		h.writing = true
 		if h.run == nil {
@@ -172,6 +215,7 @@ func (h *Hub) write() {
 			return
 		}
 		batch, h.pending, h.spare = h.pending, h.spare, nil
+		zbatch, zsent := h.z.take()
 		gen := h.gen
 		h.gen++
 		h.to = append(h.to[:0], h.list...)
@@ -180,18 +224,28 @@ func (h *Hub) write() {
 
 		kept := false
 		for _, m := range h.to {
-			b := batch
+			b, sent := batch, [][]byte(nil)
+			if m.deflate {
+				b, sent = zbatch, zsent
+			}
 			if m.addedGen == gen {
 				b = b[m.addedAt:]
+				if m.deflate {
+					sent = sent[m.addedSent:]
+				}
 			}
-			if len(b) > 0 && h.deliver(m, b) {
+			if len(b) > 0 && h.deliver(m, b, sent) {
 				kept = true
 			}
 		}
 		clear(h.to)
 		if kept {
-			batch = nil // a backlog holds on to it: not for reuse
+			// A backlog holds on to them: not for reuse.
+			batch, zbatch, zsent = nil, nil, nil
 		}
+		h.mu.Lock()
+		h.z.recycle(zbatch, zsent)
+		h.mu.Unlock()
 	}
 }
 
@@ -208,8 +262,10 @@ func (h *Hub) recycle(b []byte) {
 }
 
 // deliver writes b to m as far as the socket takes it at once, and leaves
-// the rest to catchUp. It reports whether m's backlog keeps part of b.
-func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
+// the rest to catchUp. sent are the payloads of the compressed messages of
+// b, for m's sending window. It reports whether m's backlog keeps part of
+// b or of sent.
+func (h *Hub) deliver(m *hubMember, b []byte, sent [][]byte) (kept bool) {
 	m.mu.Lock()
 	switch {
 	case m.gone:
@@ -218,7 +274,7 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 	case m.catching:
 		over := m.backlogLen > 0 && m.backlogLen+len(b) > h.limit()
 		if !over {
-			m.backlog = append(m.backlog, b)
+			m.backlog = append(m.backlog, hubPiece{b, sent})
 			m.backlogLen += len(b)
 		}
 		m.mu.Unlock()
@@ -242,6 +298,11 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 			n, err = c.out.writeNow(c.in, b)
 			err = c.wrote(err)
 		}
+		if n > 0 {
+			// The messages are on their way, ahead of anything else.
+			c.z.joinWindow(sent)
+			sent = nil
+		}
 	}
 	// Once part of a frame is out, no other frame may go before the rest:
 	// the locks stay locked, and catchUp unlocks them.
@@ -255,7 +316,7 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 	case n < len(b):
 		m.mu.Lock()
 		m.catching = true
-		m.backlog = append(m.backlog, b[n:])
+		m.backlog = append(m.backlog, hubPiece{b[n:], sent})
 		m.backlogLen += len(b) - n
 		m.mu.Unlock()
 		go h.catchUp(m, held)
@@ -269,12 +330,18 @@ func (h *Hub) deliver(m *hubMember, b []byte) (kept bool) {
 // frameMu are locked already, by a write that sent part of a frame.
 func (h *Hub) catchUp(m *hubMember, held bool) {
 	c := m.c
+	var backlog []hubPiece
 	var pieces [][]byte
 	for {
 		m.mu.Lock()
-		clear(pieces)
-		pieces, m.backlog = m.backlog, pieces[:0]
+		clear(backlog)
+		backlog, m.backlog = m.backlog, backlog[:0]
 		m.backlogLen = 0
+		clear(pieces)
+		pieces = pieces[:0]
+		for _, p := range backlog {
+			pieces = append(pieces, p.b)
+		}
 		if len(pieces) == 0 || m.gone && !held {
 			m.catching = false
 			m.backlog = nil
@@ -288,6 +355,9 @@ func (h *Hub) catchUp(m *hubMember, held bool) {
 		}
 		err := c.writable()
 		if err == nil {
+			for _, p := range backlog {
+				c.z.joinWindow(p.sent)
+			}
 			err = c.wrote(c.sendPieces(pieces))
 		}
 		c.unlockMessage()
@@ -356,10 +426,82 @@ func (c *Conn) unlockMessage() {
 	c.msgMu.Unlock()
 }
 
+// join counts a member that compresses with z in: the hub's messages are
+// compressed from now on in a window it can take.
+func (z *hubDeflate) join(d *deflateConn) {
+	if z.members == 0 && z.bits == 0 {
+		z.bits, z.level, z.threshold = d.sendBits, d.level, d.threshold
+	}
+	z.bits = min(z.bits, d.sendBits)
+	z.threshold = min(z.threshold, d.threshold)
+	z.members++
+}
+
+// add appends the message with payload p to z.pending: compressed, if
+// that makes it shorter, and its copy in Hub.pending, kept, is then among
+// z.sent. A message below the threshold goes as it is, and so does one
+// that takes more than a frame, whose copy is not in one piece.
+func (z *hubDeflate) add(op opcode, p, kept []byte) {
+	if len(p) <= maxFrameSize && len(p) >= z.threshold {
+		e := getEncoder()
+		e.Reset(nil, z.bits, z.level, len(p))
+		out := z.out[:0]
+		for q := p; len(q) > 0; {
+			n := min(len(q), deflate.MaxWrite)
+			out = e.Write(out, q[:n])
+			q = q[n:]
+		}
+		out = e.Close(out)
+		putEncoder(e)
+		z.out = out
+		if len(out) < len(p) {
+			z.pending = appendMessage(z.pending, op|opCompressed, out, nil)
+			z.sent = append(z.sent, kept)
+			return
+		}
+	}
+	z.pending = appendMessage(z.pending, op, p, nil)
+}
+
+// take hands over what waits, for the hub's goroutine to write.
+func (z *hubDeflate) take() ([]byte, [][]byte) {
+	b, sent := z.pending, z.sent
+	z.pending, z.sent = z.spare, z.spareSent
+	z.spare, z.spareSent = nil, nil
+	return b, sent
+}
+
+// recycle keeps what take handed over, once written, for reuse, unless it
+// grew large or is kept elsewhere (nil).
+func (z *hubDeflate) recycle(b []byte, sent [][]byte) {
+	if b != nil && cap(b) <= keptBatch {
+		z.spare = b[:0]
+	}
+	if sent != nil {
+		clear(sent)
+		z.spareSent = sent[:0]
+	}
+}
+
+// joinWindow adds the payloads of messages sent compressed to the sending
+// window, under context takeover. Call with msgMu held, as the messages
+// go out, before anything else does.
+func (d *deflateConn) joinWindow(sent [][]byte) {
+	if d == nil || !d.sendTakeover {
+		return
+	}
+	for _, p := range sent {
+		d.send.Write(p)
+	}
+}
+
 // forget takes m out of the hub.
 func (h *Hub) forget(m *hubMember) {
 	h.mu.Lock()
 	if h.members[m.c] == m {
+		if m.deflate {
+			h.z.members--
+		}
 		delete(h.members, m.c)
 		last := h.list[len(h.list)-1]
 		h.list[m.pos], last.pos = last, m.pos

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
@@ -571,5 +572,141 @@ func TestHubWaitsForMessageInProgress(t *testing.T) {
 		if f.op != w.op || f.fin != w.fin || len(f.payload) != w.n {
 			t.Fatalf("frame %d: opcode %#x, FIN %v, %d bytes; want opcode %#x, FIN %v, %d bytes", i+2, f.op, f.fin, len(f.payload), w.op, w.fin, w.n)
 		}
+	}
+}
+
+// D18, D12: a hub compresses each message once for all its members that
+// compress, in the smallest window among them, and each member that keeps
+// context adds it to its sending window: a message the connection sends
+// afterwards, which may refer back to the broadcasts, inflates at the
+// peer. Members that do not compress get the messages as they are.
+func TestHubCompressesOnce(t *testing.T) {
+	var h Hub
+	conns := make(chan *Conn, 8)
+	u := &Upgrader{Compression: &Compression{WindowBits: 12}, CloseTimeout: time.Second}
+	url := startServer(t, u, func(c *Conn) {
+		h.Add(c)
+		defer h.Remove(c)
+		conns <- c
+		c.ReadMessage()
+	})
+	type member struct {
+		offer  string
+		peer   *zTestPeer
+		window int
+		rc     *rawClient
+		c      *Conn
+	}
+	const base = "permessage-deflate; client_max_window_bits"
+	members := []*member{
+		{offer: base, window: 1 << 12},
+		{offer: base + "; server_no_context_takeover", window: 1 << 12},
+		{offer: base + "; server_max_window_bits=9", window: 1 << 9},
+		{offer: ""},
+	}
+	for _, m := range members {
+		var extra []string
+		if m.offer != "" {
+			extra = append(extra, "Sec-WebSocket-Extensions: "+m.offer)
+		}
+		m.rc = dialRaw(t, url, extra...)
+		m.c = connTestWait(t, conns, "the member")
+		m.peer = newZTestPeer(false, !strings.Contains(m.offer, "server_no"), max(m.window, 1))
+	}
+	// A message of each connection's own first, that the one after the
+	// broadcasts refers back to, across them.
+	own := zTestEvents(7)[6]
+	for i, m := range members {
+		if err := m.c.WriteMessage(BinaryMessage, own); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, got := m.peer.readMessage(t, m.rc); !bytes.Equal(got, own) {
+			t.Fatalf("member %d: the first message differs", i)
+		}
+	}
+	rng := rand.New(rand.NewPCG(18, 18))
+	noise := make([]byte, 500)
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	msgs := append(zTestEvents(6), []byte("short"), noise)
+	for _, p := range msgs {
+		if err := h.Broadcast(BinaryMessage, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubTestIdle(t, &h)
+	wires := make([][][]byte, len(members))
+	for i, m := range members {
+		if err := m.c.WriteMessage(BinaryMessage, own); err != nil {
+			t.Fatal(err)
+		}
+		for j, p := range append(msgs, own) {
+			_, compressed, wire, got := m.peer.readMessage(t, m.rc)
+			if !bytes.Equal(got, p) {
+				t.Fatalf("member %d, message %d: differs", i, j)
+			}
+			wantCompressed := m.offer != "" && len(p) >= DefaultCompressionThreshold && !bytes.Equal(p, noise)
+			if j < len(msgs) && compressed != wantCompressed {
+				t.Fatalf("member %d, message %d (%d bytes): compressed %v, want %v", i, j, len(p), compressed, wantCompressed)
+			}
+			wires[i] = append(wires[i], wire)
+		}
+	}
+	for j := range msgs {
+		if !bytes.Equal(wires[0][j], wires[1][j]) || !bytes.Equal(wires[0][j], wires[2][j]) {
+			t.Fatalf("message %d: the members that compress got different bytes", j)
+		}
+	}
+}
+
+// D18, D12: a member that falls behind gets the compressed broadcasts from
+// its backlog, and its sending window takes them as they go out.
+func TestHubCompressedBacklog(t *testing.T) {
+	h := Hub{BacklogLimit: 16 << 20}
+	conns := make(chan *Conn, 1)
+	u := &Upgrader{Compression: &Compression{}, CloseTimeout: time.Second}
+	url := startServer(t, u, func(c *Conn) {
+		connTestShrinkBuffers(c)
+		h.Add(c)
+		defer h.Remove(c)
+		conns <- c
+		c.ReadMessage()
+	})
+	rc := dialRaw(t, url, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+	connTestShrinkReadBuffer(rc)
+	c := connTestWait(t, conns, "the member")
+	// Random letters: they shrink by a quarter or so, so the socket fills.
+	rng := rand.New(rand.NewPCG(19, 19))
+	var msgs [][]byte
+	for range 100 {
+		p := make([]byte, 8<<10)
+		for i := range p {
+			p[i] = 'a' + byte(rng.IntN(26))
+		}
+		msgs = append(msgs, p)
+		h.Broadcast(TextMessage, p)
+	}
+	hubTestIdle(t, &h)
+	h.mu.Lock()
+	m := h.members[c]
+	h.mu.Unlock()
+	m.mu.Lock()
+	catching := m.catching
+	m.mu.Unlock()
+	if !catching {
+		t.Fatal("the member did not fall behind: the test does not test the backlog")
+	}
+	own := append(msgs[99][:4000:4000], msgs[98][:4000]...)
+	written := make(chan error, 1)
+	go func() { written <- c.WriteMessage(TextMessage, own) }()
+	p := newZTestPeer(false, true, 1<<12)
+	for i, want := range append(msgs, own) {
+		if _, _, _, got := p.readMessage(t, rc); !bytes.Equal(got, want) {
+			t.Fatalf("message %d differs", i)
+		}
+	}
+	if err := connTestWait(t, written, "the member's own message"); err != nil {
+		t.Fatal(err)
 	}
 }
