@@ -91,6 +91,7 @@ const extensionName = "permessage-deflate"
 // when it was negotiated. The windows grow with the traffic and are kept
 // only under context takeover.
 type deflateConn struct {
+	agreed           string // the extension element of the handshake
 	level, threshold int
 	sendBits         int  // the window this side compresses with
 	sendTakeover     bool // the sending window carries over
@@ -119,7 +120,10 @@ func newDeflateConn(z *Compression, sendBits int, sendTakeover bool, recvBits in
 		recvTakeover: recvTakeover,
 	}
 	d.send.SetWindow(sendBits)
-	d.recv.SetWindow(recvBits)
+	// zlib cannot compress with a window of 2^8 and takes 2^9 instead, so
+	// a peer built on it that agreed to 8 reaches 512 bytes back: the
+	// receiving window keeps that much.
+	d.recv.SetWindow(max(recvBits, 9))
 	return d
 }
 
@@ -350,15 +354,19 @@ func (z *Compression) accept(lines []string) (string, *deflateConn) {
 		if offer.clientMaxWindowBitsSet {
 			resp.WriteString("; client_max_window_bits=" + strconv.Itoa(recvBits))
 		}
-		return resp.String(), newDeflateConn(z, sendBits, sendTakeover, recvBits, recvTakeover)
+		d := newDeflateConn(z, sendBits, sendTakeover, recvBits, recvTakeover)
+		d.agreed = resp.String()
+		return d.agreed, d
 	}
 	return "", nil
 }
 
-// offer is the client's Sec-WebSocket-Extensions: one permessage-deflate
-// offer that allows the server to limit the client's window, asks the
-// server for the window and context the options want, and that the client
-// can decompress whatever the server answers (D7).
+// offer is the client's Sec-WebSocket-Extensions: a permessage-deflate
+// offer that allows the server to limit the client's window and asks the
+// server for the window and context the options want; and, if that asks
+// for anything, a plain offer after it, for servers that cannot grant it
+// and refuse the first (some answer an offer they cannot take with 400).
+// The client can decompress whatever the server answers (D7).
 func (z *Compression) offer() string {
 	var b strings.Builder
 	b.WriteString(extensionName)
@@ -369,6 +377,9 @@ func (z *Compression) offer() string {
 		b.WriteString("; server_max_window_bits=" + strconv.Itoa(bits))
 	}
 	b.WriteString("; client_max_window_bits")
+	if first := b.String(); first != extensionName+"; client_max_window_bits" {
+		b.WriteString(", " + extensionName + "; client_max_window_bits")
+	}
 	return b.String()
 }
 
@@ -390,13 +401,9 @@ func (z *Compression) checkResponse(lines []string) (*deflateConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server's permessage-deflate response: %w", err)
 	}
-	peerBits := windowBits(z.PeerWindowBits)
-	if resp.serverMaxWindowBits > 0 && peerBits == deflate.MaxWindowBits {
-		return nil, errors.New("server's permessage-deflate response has server_max_window_bits, which was not offered")
-	}
-	if resp.serverMaxWindowBits > peerBits {
-		return nil, fmt.Errorf("server's permessage-deflate response raises server_max_window_bits to %d", resp.serverMaxWindowBits)
-	}
+	// A server may name its window whatever the offer said (RFC 7692
+	// §7.1.2.1): a smaller one costs the client nothing. Which of the
+	// offers it took does not matter: the client follows what it says.
 	if resp.clientMaxWindowBitsBare {
 		return nil, errors.New("server's permessage-deflate response has client_max_window_bits without a value")
 	}
@@ -410,8 +417,10 @@ func (z *Compression) checkResponse(lines []string) (*deflateConn, error) {
 	if resp.clientMaxWindowBitsSet {
 		sendBits = min(sendBits, resp.clientMaxWindowBits)
 	}
-	return newDeflateConn(z, sendBits, !resp.clientNoContextTakeover && !z.NoContextTakeover,
-		recvBits, !resp.serverNoContextTakeover), nil
+	d := newDeflateConn(z, sendBits, !resp.clientNoContextTakeover && !z.NoContextTakeover,
+		recvBits, !resp.serverNoContextTakeover)
+	d.agreed = strings.Join(lines, ", ")
+	return d, nil
 }
 
 // ---- Pools ----

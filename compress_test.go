@@ -425,16 +425,22 @@ func TestCompressD7ClientChecksResponse(t *testing.T) {
 			response: "permessage-deflate; server_max_window_bits=10",
 		},
 		{
-			name:     "D7/server_max_window_bits above the offer",
-			response: "permessage-deflate; server_max_window_bits=13",
-			fails:    true,
+			// The plain offer that follows the first allows it.
+			name:     "D7/server_max_window_bits above the first offer",
+			response: "permessage-deflate; server_max_window_bits=15",
 		},
 		{
+			// The server may say so unasked (RFC 7692 §7.1.2.1).
 			name:     "D7/server_max_window_bits not offered",
 			response: "permessage-deflate; server_max_window_bits=10",
 			options:  Compression{PeerWindowBits: 15},
+		},
+		{
+			name:     "D7/server_max_window_bits out of range",
+			response: "permessage-deflate; server_max_window_bits=7",
 			fails:    true,
 		},
+
 		{
 			name:     "D7/unknown parameter",
 			response: "permessage-deflate; foo=bar",
@@ -491,20 +497,27 @@ func TestCompressD7ClientChecksResponse(t *testing.T) {
 	}
 }
 
-// D7: what Dial offers is one permessage-deflate element that lets the
-// server pick the client's window.
+// D7: what Dial offers is a permessage-deflate element that lets the
+// server pick the client's window and asks for what the options want, and
+// if that is anything, a plain one after it.
 func TestCompressD7DialOffer(t *testing.T) {
-	for _, z := range []Compression{{}, {PeerWindowBits: 10}, {NoContextTakeover: true}} {
+	for _, z := range []Compression{{}, {PeerWindowBits: 10}, {NoContextTakeover: true}, {PeerWindowBits: 15}} {
 		got := z.offer()
 		els := parseExtensions([]string{got})
-		if len(els) != 1 || els[0].name != extensionName {
-			t.Fatalf("offer %q is not one permessage-deflate element", got)
+		plain := z.PeerWindowBits == 15 && !z.NoContextTakeover
+		if len(els) != map[bool]int{true: 1, false: 2}[plain] || els[0].name != extensionName {
+			t.Fatalf("offer %q: want %d permessage-deflate elements", got, map[bool]int{true: 1, false: 2}[plain])
+		}
+		if !plain {
+			if last, err := parseDeflateParams(els[1].params); err != nil || len(els[1].params) != 1 || !last.clientMaxWindowBitsSet {
+				t.Fatalf("offer %q: the fallback is not the plain offer", got)
+			}
 		}
 		p, err := parseDeflateParams(els[0].params)
 		if err != nil || !p.clientMaxWindowBitsSet {
 			t.Fatalf("offer %q: %v, client_max_window_bits offered: %v", got, err, p.clientMaxWindowBitsSet)
 		}
-		if z.PeerWindowBits != 0 && p.serverMaxWindowBits != z.PeerWindowBits {
+		if z.PeerWindowBits != 0 && z.PeerWindowBits < 15 && p.serverMaxWindowBits != z.PeerWindowBits {
 			t.Fatalf("offer %q does not ask for a server window of 2^%d", got, z.PeerWindowBits)
 		}
 		if z.NoContextTakeover != (p.serverNoContextTakeover && p.clientNoContextTakeover) {
@@ -1019,16 +1032,21 @@ func TestCompressAllocs(t *testing.T) {
 }
 
 // The client role end to end: Dial with compression against the server,
-// in every mode, both sides this library.
+// in every mode, both sides this library. Extensions reports what was
+// agreed, and nothing when compression was not offered.
 func TestCompressDialRoundTrip(t *testing.T) {
+	plain := connTestDial(t, startServer(t, zTestUpgrader(Compression{}), echoStreams), nil)
+	if got := plain.Extensions(); got != "" {
+		t.Fatalf("Extensions() = %q without an offer", got)
+	}
 	modes := []Compression{{}, {NoContextTakeover: true}, {WindowBits: 9, PeerWindowBits: 10}, {WindowBits: 15, PeerWindowBits: 15, Level: CompressionBetter}}
 	for _, server := range modes {
 		for _, client := range modes {
 			t.Run(fmt.Sprintf("server %+v/client %+v", server, client), func(t *testing.T) {
 				url := startServer(t, zTestUpgrader(server), echoStreams)
 				c := connTestDial(t, url, &DialOptions{Compression: &client})
-				if c.z == nil {
-					t.Fatal("compression was not negotiated")
+				if !strings.HasPrefix(c.Extensions(), "permessage-deflate") {
+					t.Fatalf("Extensions() = %q after compression was negotiated", c.Extensions())
 				}
 				msgs := append(zTestEvents(30), bytes.Repeat([]byte("x"), 300<<10))
 				for _, m := range msgs {

@@ -197,6 +197,16 @@ func newConn(t transport, leftover []byte, client bool, subprotocol string, cfg 
 // Subprotocol returns the subprotocol agreed in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
+// Extensions returns the extensions agreed in the handshake, as the
+// server's Sec-WebSocket-Extensions header gave them, such as
+// "permessage-deflate; client_max_window_bits=12", or "" for none.
+func (c *Conn) Extensions() string {
+	if c.z == nil {
+		return ""
+	}
+	return c.z.agreed
+}
+
 // LocalAddr returns the local network address, or nil if the stream under
 // the connection has none.
 func (c *Conn) LocalAddr() net.Addr {
