@@ -70,6 +70,37 @@
 // invalid byte fails the connection at once with
 // StatusInvalidFramePayloadData.
 //
+// # Compression
+//
+// Set Upgrader.Compression (or DialOptions.Compression) to compress
+// messages with permessage-deflate (RFC 7692), which every browser offers.
+// It pays where messages repeat themselves: a stream of JSON events, chat
+// lines, dashboard updates shrinks several-fold, because with context
+// takeover each message may refer back to the ones before it. It does not
+// pay for messages that are already compressed (images, video, gzip), nor
+// for a few bytes at a time: messages shorter than Compression.Threshold go
+// as they are, and so does a message that compressing would not shorten.
+//
+//	upgrader := websocket.Upgrader{Compression: &websocket.Compression{}}
+//
+// What it costs: CPU for each message compressed and inflated, and memory
+// for the windows. Under context takeover a connection keeps, between
+// messages, the last bytes it sent and received, up to 2^WindowBits and
+// 2^PeerWindowBits bytes (4 KiB each by default), and only as much as its
+// traffic has filled; the compressor and the inflater are borrowed from
+// pools for the time a message is written or read. With NoContextTakeover
+// a connection keeps nothing between messages, and each message is
+// compressed on its own. A connection whose peer did not offer compression
+// costs what it costs without it.
+//
+// Every way to read and write works compressed: ReadMessage and
+// WriteMessage, NextReader and NextWriter (streaming, never holding a
+// whole message), EventHandler, PreparedMessage and Hub (each compressed
+// once for all the connections that compress alike). The read limit
+// counts decompressed bytes and is enforced while inflating, so a small
+// message that inflates past it fails the connection with
+// StatusMessageTooBig before it is inflated further.
+//
 // # Broadcast
 //
 // A Hub sends each message it is given to every connection in it: a chat
