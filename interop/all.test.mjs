@@ -6,6 +6,7 @@ import { cleanup } from './lib/servers.mjs';
 import { closeBrowser, screenshots } from './lib/browser.mjs';
 
 import './cases/ws.mjs';
+import './cases/deflate.mjs';
 import './cases/python.mjs';
 import './cases/browser.mjs';
 

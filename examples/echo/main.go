@@ -36,7 +36,9 @@ func main() {
 
 	// The zero Upgrader is safe as it is: browsers may connect only from
 	// pages served by this server, and messages are limited to 16 MiB.
-	var upgrader websocket.Upgrader
+	// Compression is the one thing turned on here: every browser offers
+	// permessage-deflate, and text compresses well.
+	upgrader := websocket.Upgrader{Compression: &websocket.Compression{}}
 	var clients connSet
 
 	mux := http.NewServeMux()
@@ -51,6 +53,7 @@ func main() {
 	if *events {
 		mux.Handle("/ws", upgrader.EventHandler(websocket.Events{
 			Open: func(c *websocket.Conn) {
+				logOpened(c)
 				if !clients.add(c) { // upgraded while shutting down
 					c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
 				}
@@ -72,6 +75,7 @@ func main() {
 		}))
 	} else {
 		mux.Handle("/ws", upgrader.Handler(func(c *websocket.Conn) {
+			logOpened(c)
 			if !clients.add(c) { // upgraded while shutting down
 				c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
 				return
@@ -128,6 +132,16 @@ func main() {
 // (1000 for its Close button, 1001 when it was closed or reloaded; 1006 if
 // the connection was lost without a close frame), or the error for which
 // the library closed it, such as invalid UTF-8.
+// logOpened says who connected, and whether the page and the server agreed
+// to compress.
+func logOpened(c *websocket.Conn) {
+	ext := c.Extensions()
+	if ext == "" {
+		ext = "none"
+	}
+	log.Printf("echo: %v connected, extensions: %s", c.RemoteAddr(), ext)
+}
+
 func logClosed(c *websocket.Conn, err error) {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {

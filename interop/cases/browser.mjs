@@ -2,6 +2,7 @@
 // examples/echo, examples/chat and examples/vote.
 
 import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { start } from '../lib/servers.mjs';
 import { needBrowser, openPage, screenshot, waitForLogItem, waitForText, WAIT_MS } from '../lib/browser.mjs';
 
@@ -24,12 +25,32 @@ describe('Chromium', () => {
     if (!(await needBrowser(t))) return;
     const server = await start('echo', t);
     const page = await openPage(t, server.url);
-    await waitForLogItem(page, 'connected');
+    await waitForLogItem(page, /^connected/);
     await page.fill('#text', '你好，世界');
     await page.click('#send');
     await waitForLogItem(page, '→ 你好，世界');
     await waitForLogItem(page, '← 你好，世界');
     await screenshot(page, 'echo');
+  });
+
+  test('echo: the page and the server agree on permessage-deflate, and 1 MiB of Chinese text comes back whole', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('echo', t);
+    const page = await openPage(t, server.url);
+    // Both sides say what was agreed: the page's ws.extensions, and the
+    // server's log of Conn.Extensions.
+    await waitForLogItem(page, /^connected, permessage-deflate/);
+    await server.waitForLine('extensions: permessage-deflate', { timeoutMs: WAIT_MS });
+    const extensions = await page.evaluate(() => ws.extensions);
+    t.diagnostic(`ws.extensions: ${extensions}`);
+    // 1 MiB of UTF-8: three bytes a character, with a line that changes.
+    const same = await page.evaluate(() => new Promise((resolve) => {
+      let big = '';
+      for (let i = 0; big.length < (1 << 20) / 3; i++) big += `第${i}行：你好，世界。`;
+      ws.addEventListener('message', (e) => resolve(e.data === big), { once: true });
+      ws.send(big);
+    }));
+    assert.ok(same, 'the 1 MiB message came back different');
   });
 
   test('chat: alice and bob see each other join, talk and leave', { timeout: TIMEOUT_MS }, async (t) => {
@@ -86,7 +107,7 @@ describe('Chromium', () => {
   // Closing a tab is "going away" (RFC 6455 section 7.4.1): the browser
   // sends close 1001, and each server logs the code it received.
   const ready = {
-    echo: (page) => waitForLogItem(page, 'connected'),
+    echo: (page) => waitForLogItem(page, /^connected/),
     chat: (page) => join(page, 'carol'),
     vote: (page) => waitForText(page, '#count-1', /^\d+$/),
   };

@@ -11,7 +11,7 @@ import { needPythonWebsockets, PYTHON } from '../lib/prereq.mjs';
 const CLIENT_TIMEOUT_MS = 20_000;
 
 for (const args of [[], ['-events']]) {
-  test(['python websockets against examples/echo', ...args, ': text and binary round trip and a clean close'].join(' '), { timeout: 40_000 }, async (t) => {
+  test(['python websockets against examples/echo', ...args, ': compression agreed, text and binary round trips and a clean close'].join(' '), { timeout: 40_000 }, async (t) => {
     if (!(await needPythonWebsockets(t))) return;
     const server = await start('echo', t, args);
     const { code, signal, stdout, stderr } = await new Promise((resolve) => {
@@ -24,7 +24,10 @@ for (const args of [[], ['-events']]) {
     assert.equal(code, 0, `echo_client.py exited with ${code}\n${output}`);
     const lines = stdout.trim().split('\n');
     assert.match(lines[0], /^websockets \d+/, output);
-    assert.deepEqual(lines.slice(1), ['connected', 'text ok', 'binary ok', 'closed 1000'], output);
+    assert.equal(lines[1], 'connected', output);
+    assert.match(lines[2], /^extensions: permessage-deflate/, output);
+    assert.deepEqual(lines.slice(3), ['text ok', 'binary ok', 'long text ok', 'closed 1000'], output);
+    t.diagnostic(lines[2]);
     t.diagnostic(lines[0]);
     await server.waitForLine('closed 1000', { timeoutMs: 10_000 });
   });

@@ -24,23 +24,25 @@ let buildDir; // created on the first build, removed by cleanup()
 const builds = new Map(); // example name -> Promise<binary path>
 const running = new Set(); // servers not yet stopped
 
-// build compiles examples/NAME once per run and returns the binary's path.
+// build compiles examples/NAME, or the package at NAME when it has a
+// slash (interop/dialclient), once per run and returns the binary's path.
 export function build(name) {
   if (!builds.has(name)) builds.set(name, doBuild(name));
   return builds.get(name);
 }
 
 async function doBuild(name) {
-  if (!existsSync(path.join(repoRoot, 'examples', name, 'main.go'))) {
-    throw new Error(`examples/${name}/main.go does not exist in ${repoRoot}`);
+  const pkg = name.includes('/') ? name : `examples/${name}`;
+  if (!existsSync(path.join(repoRoot, pkg, 'main.go'))) {
+    throw new Error(`${pkg}/main.go does not exist in ${repoRoot}`);
   }
   buildDir ??= await mkdtemp(path.join(os.tmpdir(), 'rfc6455-interop-'));
-  const out = path.join(buildDir, name);
+  const out = path.join(buildDir, path.basename(pkg));
   await new Promise((resolve, reject) => {
-    execFile('go', ['build', '-o', out, `./examples/${name}`],
+    execFile('go', ['build', '-o', out, `./${pkg}`],
       { cwd: repoRoot, timeout: BUILD_TIMEOUT_MS },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`go build ./examples/${name} failed: ${err.message}\n${stderr}`));
+        if (err) reject(new Error(`go build ./${pkg} failed: ${err.message}\n${stderr}`));
         else resolve();
       });
   });
