@@ -44,11 +44,11 @@ func main() {
 	}
 	msgs = append(msgs, []byte("short"), bytes.Repeat([]byte("the same line again\n"), 50000))
 	for i, m := range msgs {
-		streamed := i%2 == 1
-		if streamed {
-			w, err := c.NextWriter(websocket.TextMessage)
-			if err != nil {
-				fail("NextWriter: %v", err)
+		var err error
+		if streamed := i%2 == 1; streamed {
+			w, werr := c.NextWriter(websocket.TextMessage)
+			if werr != nil {
+				fail("NextWriter: %v", werr)
 			}
 			for p := m; len(p) > 0; {
 				n := min(len(p), 1+i*7)
