@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,16 @@ import (
 
 // servers lists every server bench/server knows, ours first.
 var servers = []string{"rfc6455", "rfc6455-handler", "gorilla", "coder", "gobwas", "gws", "tcp"}
+
+// zservers are the servers of the compression rows: LIB:z serves with
+// permessage-deflate and context takeover, LIB:nct without context
+// takeover, each library in the modes it offers (bench/server's
+// deflateModes); ours first.
+var zservers = []string{"rfc6455:z", "rfc6455:nct", "gorilla:nct", "coder:z", "coder:nct", "gws:z"}
+
+// zours is ours in the compression rows: with context takeover, as
+// browsers ask for it.
+const zours = "rfc6455:z"
 
 // ours is the library under test; tcp is the floor, not a library.
 const (
@@ -49,6 +60,7 @@ type config struct {
 	warmup   time.Duration
 	quick    bool
 	servers  []string
+	zservers []string
 	loads    []workload
 	bin      string // directory with the server and loadgen binaries
 	hz       float64
@@ -89,7 +101,7 @@ func main() {
 	if cfg.loads, err = selectWorkloads(allWorkloads(cfg.quick), *workloads); err != nil {
 		fatalf("%v", err)
 	}
-	if cfg.servers, err = selectServers(*only); err != nil {
+	if cfg.servers, cfg.zservers, err = selectServers(*only); err != nil {
 		fatalf("%v", err)
 	}
 	if cfg.reps < 1 {
@@ -154,23 +166,25 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-func selectServers(list string) ([]string, error) {
+// selectServers returns the servers named in list, those of the plain
+// rows and those of the compression rows apart; an empty list selects
+// all.
+func selectServers(list string) (plain, z []string, err error) {
 	if list == "" {
-		return servers, nil
+		return servers, zservers, nil
 	}
-	var sel []string
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
-		known := false
-		for _, s := range servers {
-			known = known || s == name
+		switch {
+		case slices.Contains(servers, name):
+			plain = append(plain, name)
+		case slices.Contains(zservers, name):
+			z = append(z, name)
+		default:
+			return nil, nil, fmt.Errorf("unknown server %q (known: %s %s)", name, strings.Join(servers, " "), strings.Join(zservers, " "))
 		}
-		if !known {
-			return nil, fmt.Errorf("unknown server %q (known: %s)", name, strings.Join(servers, " "))
-		}
-		sel = append(sel, name)
 	}
-	return sel, nil
+	return plain, z, nil
 }
 
 // build compiles the server and the load generator into dir, from the

@@ -15,6 +15,7 @@ type figure struct {
 	lower  bool // lower is better
 	ratios bool // print the ratio columns
 	only   string
+	z      bool // compression rows only
 }
 
 var figures = []figure{
@@ -48,6 +49,13 @@ var figures = []figure{
 		ratios: true,
 	},
 	{
+		title:  "Payload bytes the server sent per message (broadcast: per delivery), compressed. Lower is better.",
+		value:  func(o outcome) float64 { return o.wire },
+		lower:  true,
+		ratios: true,
+		z:      true,
+	},
+	{
 		title:  "Server resident memory growth per idle connection, KiB. Lower is better.",
 		value:  func(o outcome) float64 { return o.rss },
 		lower:  true,
@@ -78,10 +86,33 @@ func report(cfg config, res *results) string {
 		"Rows ending in -paced send %d messages per second over all their connections; "+
 		"the other echo rows send each connection's next message as soon as its reply is in.\n",
 		cfg.reps, cfg.duration, cfg.warmup, pacedRate)
-	for _, f := range figures {
-		table(&b, cfg, res, f)
+	var plain, z []workload
+	for _, w := range cfg.loads {
+		if w.z {
+			z = append(z, w)
+		} else {
+			plain = append(plain, w)
+		}
 	}
-	spread(&b, cfg, res)
+	for _, f := range figures {
+		if !f.z {
+			table(&b, plain, cfg.servers, ours, floor, res, f)
+		}
+	}
+	spread(&b, cfg, plain, cfg.servers, res)
+	if len(z) > 0 && len(cfg.zservers) > 0 {
+		fmt.Fprintf(&b, "\n## Compression\n\nThe load generator offers permessage-deflate as browsers do "+
+			"(\"permessage-deflate; client_max_window_bits\") and sends a stream of JSON events of about %d bytes, "+
+			"compressed with context takeover when the server allows it. %s serves with context takeover, "+
+			"LIB:nct without; \"best other\" is the best of the other libraries; %s is ours. "+
+			"The idle row's connections each exchange %d messages before they wait, so that their windows hold "+
+			"what a connection in use would; its CPU is per connection, handshake and messages.\n",
+			z[0].size, "LIB:z", zours, 8)
+		for _, f := range figures {
+			table(&b, z, cfg.zservers, zours, "", res, f)
+		}
+		spread(&b, cfg, z, cfg.zservers, res)
+	}
 	if len(res.notes) > 0 {
 		b.WriteString("\n## Problems\n\n")
 		for _, n := range res.notes {
@@ -93,35 +124,44 @@ func report(cfg config, res *results) string {
 	return b.String()
 }
 
-func table(b *strings.Builder, cfg config, res *results, f figure) {
+// table prints figure f for the workloads of loads (those f is for) and
+// the servers cols, with the ratios of oursName to the best other and to
+// floorName ("" for none).
+func table(b *strings.Builder, loads []workload, cols []string, oursName, floorName string, res *results, f figure) {
 	var rows []workload
-	for _, w := range cfg.loads {
+	for _, w := range loads {
 		if f.only == "" || f.only == w.mode {
 			rows = append(rows, w)
 		}
 	}
-	if len(rows) == 0 {
+	if len(rows) == 0 || len(cols) == 0 {
 		return
 	}
 	fmt.Fprintf(b, "\n### %s\n\n| workload |", f.title)
-	for _, s := range cfg.servers {
+	for _, s := range cols {
 		fmt.Fprintf(b, " %s |", s)
 	}
 	if f.ratios {
-		b.WriteString(" ours / best other | ours / tcp floor |")
+		b.WriteString(" ours / best other |")
+		if floorName != "" {
+			b.WriteString(" ours / tcp floor |")
+		}
 	}
 	b.WriteString("\n|---|")
-	for range cfg.servers {
+	for range cols {
 		b.WriteString("---:|")
 	}
 	if f.ratios {
-		b.WriteString("---:|---:|")
+		b.WriteString("---:|")
+		if floorName != "" {
+			b.WriteString("---:|")
+		}
 	}
 	b.WriteString("\n")
 	for _, w := range rows {
 		fmt.Fprintf(b, "| %s |", w.label)
 		med := map[string]float64{}
-		for _, s := range cfg.servers {
+		for _, s := range cols {
 			v, ok, partial := median(res.cells[cell{w.label, s}], f.value)
 			switch {
 			case ok && math.IsNaN(v):
@@ -139,7 +179,10 @@ func table(b *strings.Builder, cfg config, res *results, f figure) {
 			}
 		}
 		if f.ratios {
-			fmt.Fprintf(b, " %s | %s |", bestRatio(med, f.lower), floorRatio(med, w))
+			fmt.Fprintf(b, " %s |", bestRatio(med, oursName, f.lower))
+			if floorName != "" {
+				fmt.Fprintf(b, " %s |", floorRatio(med, oursName, floorName, w))
+			}
 		}
 		b.WriteString("\n")
 	}
@@ -167,9 +210,9 @@ func median(os []outcome, f func(outcome) float64) (v float64, ok, partial bool)
 	return v, true, len(vs) < len(os)
 }
 
-// bestRatio is ours divided by the best other library's figure.
-func bestRatio(med map[string]float64, lower bool) string {
-	o, ok := med[ours]
+// bestRatio is oursName's figure divided by the best other library's.
+func bestRatio(med map[string]float64, oursName string, lower bool) string {
+	o, ok := med[oursName]
 	if !ok {
 		return "–"
 	}
@@ -185,11 +228,11 @@ func bestRatio(med map[string]float64, lower bool) string {
 	return ratio(o, best, found)
 }
 
-// floorRatio is ours divided by the tcp floor, for echo and broadcast
-// workloads.
-func floorRatio(med map[string]float64, w workload) string {
-	o, ok1 := med[ours]
-	t, ok2 := med[floor]
+// floorRatio is oursName's figure divided by floorName's, for echo and
+// broadcast workloads.
+func floorRatio(med map[string]float64, oursName, floorName string, w workload) string {
+	o, ok1 := med[oursName]
+	t, ok2 := med[floorName]
 	if w.mode == "idle" || !ok1 {
 		return "–"
 	}
@@ -221,22 +264,22 @@ func num(v float64) string {
 
 // spread shows how far apart the repetitions of the headline figure were:
 // (max−min)/median, so a reader can tell a real difference from noise.
-func spread(b *strings.Builder, cfg config, res *results) {
-	if cfg.reps < 2 {
+func spread(b *strings.Builder, cfg config, loads []workload, cols []string, res *results) {
+	if cfg.reps < 2 || len(loads) == 0 || len(cols) == 0 {
 		return
 	}
 	fmt.Fprintf(b, "\n### Spread of server CPU per message across repetitions, (max − min) / median, %%.\n\n| workload |")
-	for _, s := range cfg.servers {
+	for _, s := range cols {
 		fmt.Fprintf(b, " %s |", s)
 	}
 	b.WriteString("\n|---|")
-	for range cfg.servers {
+	for range cols {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, w := range cfg.loads {
+	for _, w := range loads {
 		fmt.Fprintf(b, "| %s |", w.label)
-		for _, s := range cfg.servers {
+		for _, s := range cols {
 			var vs []float64
 			for _, o := range res.cells[cell{w.label, s}] {
 				if o.ok {

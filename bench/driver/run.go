@@ -39,6 +39,7 @@ type outcome struct {
 	lgBusy  float64 // load generator CPU use in the window, % of one core
 	other   float64 // the rest of the machine's CPU use in the window, % of one core
 	allocs  float64 // load generator heap allocations per message
+	wire    float64 // payload bytes the server sent per message (compression rows)
 }
 
 type cell struct{ workload, server string }
@@ -59,12 +60,19 @@ func (r *results) note(format string, args ...any) {
 // repetition.
 func runAll(ctx context.Context, cfg config) *results {
 	res := &results{cells: map[cell][]outcome{}}
-	total := len(cfg.loads) * len(cfg.servers) * cfg.reps
+	total := 0
+	for _, w := range cfg.loads {
+		total += len(cfg.serversOf(w)) * cfg.reps
+	}
 	start := time.Now()
 	for _, w := range cfg.loads {
+		srvs := cfg.serversOf(w)
+		if len(srvs) == 0 {
+			continue
+		}
 		for rep := 0; rep < cfg.reps; rep++ {
-			k := rep % len(cfg.servers)
-			order := append(append([]string{}, cfg.servers[k:]...), cfg.servers[:k]...)
+			k := rep % len(srvs)
+			order := append(append([]string{}, srvs[k:]...), srvs[:k]...)
 			for _, s := range order {
 				if ctx.Err() != nil {
 					res.note("interrupted after %d of %d runs", res.runs, total)
@@ -89,12 +97,24 @@ func runAll(ctx context.Context, cfg config) *results {
 	return res
 }
 
+// serversOf returns the servers of w's row.
+func (cfg config) serversOf(w workload) []string {
+	if w.z {
+		return cfg.zservers
+	}
+	return cfg.servers
+}
+
 // runOne starts a fresh server and the load generator, takes the
 // snapshots, ends both and turns what it saw into an outcome. problems
 // lists anything odd, whether or not the run produced figures.
 func runOne(ctx context.Context, cfg config, w workload, server string) (o outcome, problems []string) {
-	srv := command(ctx, cfg, 0, filepath.Join(cfg.bin, "server"),
-		"-lib", server, "-addr", "127.0.0.1:0", "-mode", w.serverMode())
+	srvArgs := []string{"-lib", server, "-addr", "127.0.0.1:0", "-mode", w.serverMode()}
+	if lib, mode, ok := strings.Cut(server, ":"); ok {
+		srvArgs[1] = lib
+		srvArgs = append(srvArgs, "-deflate", map[string]string{"z": "takeover", "nct": "no-takeover"}[mode])
+	}
+	srv := command(ctx, cfg, 0, filepath.Join(cfg.bin, "server"), srvArgs...)
 	srvOut := &capture{first: make(chan string, 1)}
 	srvErr := &capture{}
 	srv.Stdout, srv.Stderr = srvOut, srvErr
@@ -125,6 +145,14 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 	}
 	if w.rate > 0 {
 		args = append(args, "-rate", strconv.Itoa(w.rate))
+	}
+	if w.z {
+		// Offered as browsers offer it; each server decides whether
+		// to keep context.
+		args = append(args, "-deflate", "takeover")
+		if w.mode == "idle" {
+			args = append(args, "-size", strconv.Itoa(w.size))
+		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+runSlack)
 	defer cancel()
@@ -223,10 +251,12 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 		lgBusy:  100 * lgCPU / wall,
 		other:   100 * (float64(runtime.NumCPU())*wall - float64(m1-m0)/cfg.hz - cpu - lgCPU) / wall,
 		allocs:  float64(r.Allocs) / units,
+		wire:    float64(r.WireBytes) / units,
 	}
 	if w.mode == "idle" {
 		o.rss = float64(s1.rssKiB-s0.rssKiB) / units
 		o.p50, o.p99 = math.NaN(), math.NaN() // no round trips
+		o.wire = math.NaN()                   // no messages in a window
 	}
 	// An allocation per message would show as 1 or more. A few hundred in
 	// a window are the runtime's own (a new thread when a goroutine sits
@@ -247,6 +277,7 @@ type lgResult struct {
 	P99us            float64 `json:"p99_us"`
 	HandshakeSeconds float64 `json:"handshake_seconds"`
 	Allocs           uint64  `json:"allocs"`
+	WireBytes        int64   `json:"wire_bytes"`
 	Errors           int     `json:"errors"`
 }
 

@@ -19,6 +19,10 @@ type workload struct {
 	// all the connections; zero lets each connection send its next
 	// message as soon as its reply is in.
 	rate int
+	// z makes a compression row: the load generator offers
+	// permessage-deflate as browsers do and sends a stream of JSON events
+	// of about size bytes, and the servers are those of zservers.
+	z bool
 }
 
 // pacedRate is the load of the paced echo rows, in messages per second:
@@ -103,6 +107,48 @@ func allWorkloads(quick bool) []workload {
 			size:   64,
 			conns:  scale(1000),
 			window: 8,
+		},
+	)
+	// The compression rows: JSON events of about 1 KiB, echoed on 64 and
+	// 1,000 connections and broadcast to 1,000 (one message in flight,
+	// and eight), and 10,000 connections that negotiated compression, each
+	// of which exchanges a few messages and then waits.
+	for _, conns := range []int{64, 1000} {
+		ws = append(ws, workload{
+			name:  fmt.Sprintf("z-echo-json-1KiB-%d", conns),
+			label: fmt.Sprintf("z-echo-json-1KiB-%d", scale(conns)),
+			mode:  "echo",
+			size:  1 << 10,
+			conns: scale(conns),
+			z:     true,
+		})
+	}
+	ws = append(ws,
+		workload{
+			name:   "z-broadcast-json-1KiB-1000",
+			label:  fmt.Sprintf("z-broadcast-json-1KiB-%d", scale(1000)),
+			mode:   "broadcast",
+			size:   1 << 10,
+			conns:  scale(1000),
+			window: 1,
+			z:      true,
+		},
+		workload{
+			name:   "z-broadcast-json-1KiB-1000-w8",
+			label:  fmt.Sprintf("z-broadcast-json-1KiB-%d-w8", scale(1000)),
+			mode:   "broadcast",
+			size:   1 << 10,
+			conns:  scale(1000),
+			window: 8,
+			z:      true,
+		},
+		workload{
+			name:  "z-idle-10000",
+			label: fmt.Sprintf("z-idle-%d", scale(10000)),
+			mode:  "idle",
+			size:  1 << 10,
+			conns: scale(10000),
+			z:     true,
 		},
 	)
 	return ws

@@ -17,6 +17,7 @@ const syncTimeout = time.Second
 // when a message has reached the last one.
 type fanout struct {
 	got    atomic.Int64 // messages received, all subscribers together
+	wire   atomic.Int64 // their payload bytes in the window, with -deflate
 	target atomic.Int64 // value of got at which the message in flight is done
 	doneAt atomic.Int64 // now() when got last reached target
 	wake   chan struct{}
@@ -44,7 +45,7 @@ func runBroadcast(o options) (result, error) {
 	if !o.binary {
 		op = opText
 	}
-	frame := buildFrame(op, payload(o.size))
+	frames := [][]byte{buildFrame(op, payload(o.size))}
 	readBuf := min(max(o.size+14, 4096), 64<<10)
 	subs, err := dialAll(o.addr, o.conns, readBuf)
 	if err != nil {
@@ -55,6 +56,13 @@ func runBroadcast(o options) (result, error) {
 		return result{}, err
 	}
 	pub := pubs[0]
+	size := int64(o.size)
+	if o.deflate != "" {
+		if _, frames, _, err = deflateFrames(o); err != nil {
+			return result{}, err
+		}
+		size = -1 // compressed deliveries vary
+	}
 
 	var (
 		phase atomic.Int32
@@ -62,7 +70,6 @@ func runBroadcast(o options) (result, error) {
 		wg    sync.WaitGroup
 		f     = fanout{wake: make(chan struct{}, 1)}
 		quit  = make(chan struct{})
-		size  = int64(o.size)
 	)
 	receive := func(c *wsConn, count bool) {
 		defer wg.Done()
@@ -74,11 +81,14 @@ func runBroadcast(o options) (result, error) {
 				}
 				return
 			}
-			if n != size {
+			if size >= 0 && n != size {
 				errs.add(fmt.Errorf("delivery of %d bytes, %d sent", n, size))
 				return
 			}
 			if count {
+				if size < 0 && phase.Load() == measuring {
+					f.wire.Add(n)
+				}
 				f.delivered()
 			}
 		}
@@ -92,7 +102,7 @@ func runBroadcast(o options) (result, error) {
 	wg.Add(1)
 	go receive(pub, false)
 
-	if err := syncSubscribers(pub, frame, &f, int64(o.conns)); err != nil {
+	if err := syncSubscribers(pub, frames[0], &f, int64(o.conns)); err != nil {
 		return result{}, err
 	}
 
@@ -103,8 +113,13 @@ func runBroadcast(o options) (result, error) {
 		n := int64(o.conns)
 		base := f.got.Load()
 		sentAt := make([]int64, o.window)
+		next := 1 % len(frames) // frames[0] went out in the sync
 		for k := int64(0); phase.Load() != done; k++ {
 			sentAt[k%int64(o.window)] = now()
+			frame := frames[next]
+			if next++; next == len(frames) {
+				next = 0
+			}
 			if _, err := pub.c.Write(frame); err != nil {
 				errs.add(fmt.Errorf("publish: %w", err))
 				return
@@ -152,11 +167,12 @@ func runBroadcast(o options) (result, error) {
 		Conns:      o.conns,
 		Messages:   h.n,
 		Deliveries: h.n * int64(o.conns),
-		Bytes:      h.n * int64(o.conns) * size,
+		Bytes:      h.n * int64(o.conns) * int64(o.size),
 		Seconds:    d.Seconds(),
 		P50us:      h.quantile(0.50),
 		P99us:      h.quantile(0.99),
 		Allocs:     allocs,
+		WireBytes:  f.wire.Load(),
 	}
 	errs.fill(&r)
 	return r, nil

@@ -14,9 +14,14 @@ const stopGrace = 10 * time.Second
 // echoer is one connection's closed loop and what it counted.
 type echoer struct {
 	*wsConn
-	size int64
+	size int64 // of every reply; -1 when compressed replies vary
 	h    hist
 	sent atomic.Int64 // when the message in flight was written; atomic for split loops
+	// frames are what the connection sends, in turn, from next: one frame
+	// over and over, or with -deflate a stream of compressed messages.
+	frames [][]byte
+	next   int
+	wire   int64 // reply payload bytes in the window
 
 	// With -rate, the connection sends a message every period, the next
 	// one due at next; one whose reply came late goes at once, and the
@@ -24,7 +29,16 @@ type echoer struct {
 	// The runtime's timers wake an idle process about once a millisecond,
 	// so connections whose messages fall due within one go together.
 	period time.Duration
-	next   time.Time
+	due    time.Time
+}
+
+// frame returns the frame to send next.
+func (e *echoer) frame() []byte {
+	f := e.frames[e.next]
+	if e.next++; e.next == len(e.frames) {
+		e.next = 0
+	}
+	return f
 }
 
 // pace waits until the next message is due, if the loop is paced.
@@ -32,11 +46,11 @@ func (e *echoer) pace() {
 	if e.period == 0 {
 		return
 	}
-	if d := time.Until(e.next); d > 0 {
+	if d := time.Until(e.due); d > 0 {
 		time.Sleep(d)
-		e.next = e.next.Add(e.period)
+		e.due = e.due.Add(e.period)
 	} else {
-		e.next = time.Now().Add(e.period)
+		e.due = time.Now().Add(e.period)
 	}
 }
 
@@ -49,7 +63,8 @@ func runEcho(o options) (result, error) {
 		op = opText
 	}
 	want := payload(o.size)
-	frame := buildFrame(op, want)
+	frames := [][]byte{buildFrame(op, want)}
+	size := int64(o.size)
 
 	// A reader big enough for the whole reply takes it in one read; past
 	// 64 KiB the reply is read in 64 KiB pieces, which keeps a thousand
@@ -58,9 +73,15 @@ func runEcho(o options) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	if o.deflate != "" {
+		if op, frames, want, err = deflateFrames(o); err != nil {
+			return result{}, err
+		}
+		size = -1
+	}
 	// One round trip on the first connection, outside any window,
 	// checks that the server sends back the bytes it was sent.
-	if _, err := conns[0].c.Write(frame); err != nil {
+	if _, err := conns[0].c.Write(frames[0]); err != nil {
 		return result{}, fmt.Errorf("first message: %w", err)
 	}
 	if err := checkMessage(conns[0].br, op, want); err != nil {
@@ -74,19 +95,22 @@ func runEcho(o options) (result, error) {
 		es    = make([]*echoer, len(conns))
 	)
 	for i, c := range conns {
-		e := &echoer{wsConn: c, size: int64(o.size)}
+		e := &echoer{wsConn: c, size: size, frames: frames}
+		if i == 0 {
+			e.frame() // it has sent the first already
+		}
 		if o.rate > 0 {
 			// The connections take turns: their schedules are
 			// spread evenly over one period.
 			e.period = time.Duration(float64(o.conns) / o.rate * float64(time.Second))
-			e.next = time.Now().Add(e.period * time.Duration(i) / time.Duration(o.conns))
+			e.due = time.Now().Add(e.period * time.Duration(i) / time.Duration(o.conns))
 		}
 		es[i] = e
 		wg.Add(1)
-		if len(frame) > splitAbove {
-			e.split(frame, &phase, &errs, &wg)
+		if len(frames[0]) > splitAbove {
+			e.split(&phase, &errs, &wg)
 		} else {
-			go e.loop(frame, &phase, &errs, &wg)
+			go e.loop(&phase, &errs, &wg)
 		}
 	}
 	d, allocs := window(o, &phase)
@@ -97,8 +121,10 @@ func runEcho(o options) (result, error) {
 	wg.Wait()
 
 	var all hist
+	var wire int64
 	for _, e := range es {
 		all.merge(&e.h)
+		wire += e.wire
 		e.c.Close()
 	}
 	r := result{
@@ -111,17 +137,20 @@ func runEcho(o options) (result, error) {
 		P99us:    all.quantile(0.99),
 		Allocs:   allocs,
 	}
+	if o.deflate != "" {
+		r.WireBytes = wire
+	}
 	errs.fill(&r)
 	return r, nil
 }
 
 // loop is the closed loop in one goroutine: write, read the reply, count.
-func (e *echoer) loop(frame []byte, phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
+func (e *echoer) loop(phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for phase.Load() != done {
 		e.pace()
 		e.sent.Store(now())
-		if _, err := e.c.Write(frame); err != nil {
+		if _, err := e.c.Write(e.frame()); err != nil {
 			e.fail(phase, errs, err)
 			return
 		}
@@ -136,7 +165,7 @@ func (e *echoer) loop(frame []byte, phase *atomic.Int32, errs *firstError, wg *s
 // passes between them so that one message is in flight. Both goroutines
 // start here, before any window, so that starting them allocates nothing
 // inside it.
-func (e *echoer) split(frame []byte, phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
+func (e *echoer) split(phase *atomic.Int32, errs *firstError, wg *sync.WaitGroup) {
 	turn := make(chan struct{}, 1)
 	turn <- struct{}{}
 	readDone := make(chan struct{})
@@ -155,7 +184,7 @@ func (e *echoer) split(frame []byte, phase *atomic.Int32, errs *firstError, wg *
 			}
 			e.pace()
 			e.sent.Store(now())
-			if _, err := e.c.Write(frame); err != nil {
+			if _, err := e.c.Write(e.frame()); err != nil {
 				e.fail(phase, errs, err)
 				break
 			}
@@ -174,12 +203,13 @@ func (e *echoer) reply(phase *atomic.Int32, errs *firstError) bool {
 		e.fail(phase, errs, err)
 		return false
 	}
-	if n != e.size {
+	if e.size >= 0 && n != e.size {
 		e.fail(phase, errs, fmt.Errorf("reply of %d bytes to a message of %d", n, e.size))
 		return false
 	}
 	if phase.Load() == measuring {
 		e.h.add(now() - e.sent.Load())
+		e.wire += n
 	}
 	return true
 }

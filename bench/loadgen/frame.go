@@ -62,6 +62,7 @@ func buildFrame(op byte, p []byte) []byte {
 // header is what the load generator needs of a frame header.
 type header struct {
 	fin    bool
+	rsv1   bool // compressed, with permessage-deflate
 	op     byte
 	masked bool
 	key    [4]byte
@@ -79,9 +80,10 @@ func readHeader(br *bufio.Reader) (header, error) {
 	}
 	b0, b1 := b[0], b[1]
 	br.Discard(2)
-	if b0&0x70 != 0 {
-		return h, fmt.Errorf("reserved bits %#x set: no extension was negotiated", b0&0x70)
+	if rsv := b0 & 0x70; rsv != 0 && !(deflateOn && rsv == 0x40) {
+		return h, fmt.Errorf("reserved bits %#x set: no extension gives them a meaning", rsv)
 	}
+	h.rsv1 = b0&0x40 != 0
 	h.fin = b0&0x80 != 0
 	h.op = b0 & 0x0f
 	h.masked = b1&0x80 != 0
@@ -152,11 +154,12 @@ func readMessage(br *bufio.Reader) (int64, error) {
 }
 
 // checkMessage reads one data message like readMessage but also compares
-// its payload with want. It allocates and is used once per run, on the
-// first reply, to catch a server that answers with the wrong bytes.
+// its payload with want, inflated if it came compressed. It allocates and
+// is used once per run, on the first reply, to catch a server that answers
+// with the wrong bytes.
 func checkMessage(br *bufio.Reader, op byte, want []byte) error {
 	var got []byte
-	first := true
+	first, compressed := true, false
 	for {
 		h, err := readHeader(br)
 		if err != nil {
@@ -174,11 +177,14 @@ func checkMessage(br *bufio.Reader, op byte, want []byte) error {
 		if first && h.op != op {
 			return fmt.Errorf("reply has opcode %d, sent %d", h.op, op)
 		}
+		if first {
+			compressed = h.rsv1
+		}
 		if !first && h.op != opContinuation {
 			return fmt.Errorf("opcode %d inside a fragmented message", h.op)
 		}
 		first = false
-		if int64(len(got))+h.length > int64(len(want)) {
+		if int64(len(got))+h.length > int64(len(want))+1024 {
 			return fmt.Errorf("reply longer than the %d bytes sent", len(want))
 		}
 		start := len(got)
@@ -193,6 +199,12 @@ func checkMessage(br *bufio.Reader, op byte, want []byte) error {
 		}
 		if h.fin {
 			break
+		}
+	}
+	if compressed {
+		var err error
+		if got, err = inflate(got); err != nil {
+			return fmt.Errorf("inflating the reply: %w", err)
 		}
 	}
 	if !bytes.Equal(got, want) {

@@ -34,6 +34,10 @@ type wsConn struct {
 	br *bufio.Reader
 }
 
+// extOffer is the Sec-WebSocket-Extensions line of the handshake: empty,
+// or a permessage-deflate offer with -deflate.
+var extOffer string
+
 // request is the opening handshake, the same bytes for every connection.
 func request(addr string) []byte {
 	return []byte("GET / HTTP/1.1\r\n" +
@@ -42,6 +46,7 @@ func request(addr string) []byte {
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + handshakeKey + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
+		extOffer +
 		"\r\n")
 }
 
@@ -118,8 +123,8 @@ func dial(addr string, req []byte, readBuf int) (*wsConn, error) {
 
 // readResponse checks the server's answer to the opening handshake
 // (RFC 6455 §4.2.2 step 5 and §4.1's client checks): a 101, the upgrade
-// headers, the right accept value and no extension, since none was
-// offered.
+// headers, the right accept value, and no extension unless one was
+// offered, which is then recorded (see agreed).
 func readResponse(br *bufio.Reader) error {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -154,7 +159,10 @@ func readResponse(br *bufio.Reader) error {
 			}
 			accept = true
 		case bytes.EqualFold(name, []byte("Sec-WebSocket-Extensions")):
-			return fmt.Errorf("server chose extension %q that was not offered", value)
+			if extOffer == "" || !bytes.HasPrefix(value, []byte("permessage-deflate")) {
+				return fmt.Errorf("server chose extension %q that was not offered", value)
+			}
+			agreed(value)
 		}
 	}
 	if !upgrade || !connection || !accept {

@@ -63,6 +63,10 @@ type options struct {
 	// rate, if positive, paces echo: messages per second over all the
 	// connections, each sending at an interval of its own.
 	rate float64
+	// deflate, if set, offers permessage-deflate ("takeover", as browsers
+	// do, or "no-takeover") and sends a stream of JSON text events of
+	// about size bytes, compressed, instead of one payload.
+	deflate string
 }
 
 // result is the JSON line. Fields that a mode does not produce are omitted.
@@ -79,9 +83,12 @@ type result struct {
 	// Allocs is the number of heap allocations the load generator made
 	// during the window: it should stay near zero whatever the count of
 	// messages.
-	Allocs   uint64 `json:"allocs"`
-	Errors   int    `json:"errors"`
-	FirstErr string `json:"first_error,omitempty"`
+	Allocs uint64 `json:"allocs"`
+	// WireBytes is the payload bytes the server sent in the window, as
+	// they crossed the wire: compressed, with -deflate.
+	WireBytes int64  `json:"wire_bytes,omitempty"`
+	Errors    int    `json:"errors"`
+	FirstErr  string `json:"first_error,omitempty"`
 }
 
 var out = bufio.NewWriter(os.Stdout)
@@ -105,7 +112,14 @@ func main() {
 	flag.BoolVar(&o.binary, "binary", true, "send binary messages (false: text)")
 	flag.IntVar(&o.window, "window", 1, "broadcast: messages in flight at once")
 	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in)")
+	flag.StringVar(&o.deflate, "deflate", "", "offer permessage-deflate: takeover or no-takeover, and send compressed JSON text")
 	flag.Parse()
+	switch o.deflate {
+	case "", "takeover", "no-takeover":
+	default:
+		fatalf("unknown -deflate %q", o.deflate)
+	}
+	extOffer = offer(o.deflate)
 	if o.conns < 1 || o.size < 0 || o.window < 1 || o.rate < 0 {
 		fatalf("-conns and -window must be at least 1, -size and -rate not negative")
 	}

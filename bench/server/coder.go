@@ -32,6 +32,12 @@ func serveCoder(ln net.Listener, broadcast bool) error {
 		CompressionMode:    websocket.CompressionDisabled,
 		InsecureSkipVerify: true,
 	}
+	switch deflate {
+	case "takeover":
+		opts.CompressionMode = websocket.CompressionContextTakeover
+	case "no-takeover":
+		opts.CompressionMode = websocket.CompressionNoContextTakeover
+	}
 	serve := coderEcho
 	if broadcast {
 		var h hub[*websocket.Conn]

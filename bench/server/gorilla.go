@@ -25,6 +25,10 @@ import (
 func serveGorilla(ln net.Listener, broadcast bool) error {
 	u := &websocket.Upgrader{
 		CheckOrigin: func(*http.Request) bool { return true },
+		// Negotiated when the client offers it; gorilla then compresses
+		// every message it writes, each on its own, at compress/flate's
+		// BestSpeed.
+		EnableCompression: deflate == "no-takeover",
 	}
 	serve := gorillaEcho
 	if broadcast {

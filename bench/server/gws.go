@@ -28,7 +28,11 @@ func serveGws(ln net.Listener, broadcast bool) error {
 	srv := gws.NewServer(handler, &gws.ServerOption{
 		ReadMaxPayloadSize: readLimit,
 		ParallelEnabled:    false,
-		PermessageDeflate:  gws.PermessageDeflate{Enabled: false},
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               deflate == "takeover",
+			ServerContextTakeover: true,
+			ClientContextTakeover: true,
+		},
 	})
 	return srv.RunListener(ln)
 }

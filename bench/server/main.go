@@ -3,9 +3,12 @@
 // echo after a hand-made handshake as the floor. It listens, prints
 // "ready ADDR" on stdout, and serves until SIGTERM or SIGINT.
 //
-// Every server turns compression off, accepts messages of up to readLimit
-// bytes and skips the origin check: the load generator sends no Origin, and
-// what is measured is the cost of moving messages.
+// Every server accepts messages of up to readLimit bytes and skips the
+// origin check: the load generator sends no Origin, and what is measured is
+// the cost of moving messages. Compression is off, unless -deflate turns on
+// permessage-deflate with context takeover ("takeover") or without
+// ("no-takeover"), in the library's own way, for the libraries that offer
+// that mode (see deflateModes).
 package main
 
 import (
@@ -27,6 +30,25 @@ import (
 // up to 1 MiB; the limit is twice that so that no library's framing
 // overhead gets in the way.
 const readLimit = 2 << 20
+
+// deflate is the -deflate flag: "" (compression off), "takeover" or
+// "no-takeover"; deflateWindow, for this library only, sets the windows'
+// size, to measure what each costs.
+var (
+	deflate       string
+	deflateWindow int
+)
+
+// deflateModes lists the compression modes each library serves in the
+// comparison: its own, in its best configuration. gorilla compresses only
+// without context takeover; gobwas leaves compression to its user.
+var deflateModes = map[string]map[string]bool{
+	"rfc6455":         {"takeover": true, "no-takeover": true},
+	"rfc6455-handler": {"takeover": true, "no-takeover": true},
+	"gorilla":         {"no-takeover": true},
+	"coder":           {"takeover": true, "no-takeover": true},
+	"gws":             {"takeover": true},
+}
 
 // A serveFunc serves connections accepted from ln until the process ends.
 // In echo mode each data message is sent back to its sender with its type;
@@ -50,7 +72,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	mode := flag.String("mode", "echo", "echo or broadcast")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the server stops")
+	flag.StringVar(&deflate, "deflate", "", "permessage-deflate: takeover or no-takeover (default off)")
+	flag.IntVar(&deflateWindow, "deflate-window", 0, "rfc6455 only: the window bits of both directions (default the library's)")
 	flag.Parse()
+	if deflate != "" && !deflateModes[*lib][deflate] {
+		log.Fatalf("-lib %s has no -deflate %q", *lib, deflate)
+	}
 
 	serve, ok := servers[*lib]
 	if !ok {

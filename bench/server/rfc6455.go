@@ -40,6 +40,14 @@ func serveRFC6455With(ln net.Listener, broadcast, events bool) error {
 		ReadLimit:   readLimit,
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
+	if deflate != "" {
+		// The defaults, windows of 4 KiB each way, unless -deflate-window.
+		u.Compression = &websocket.Compression{
+			NoContextTakeover: deflate == "no-takeover",
+			WindowBits:        deflateWindow,
+			PeerWindowBits:    deflateWindow,
+		}
+	}
 	var h http.Handler
 	switch {
 	case broadcast && events:

@@ -52,9 +52,9 @@ var wsLibs = []string{"rfc6455", "rfc6455-handler", "gorilla", "coder", "gobwas"
 // startServer runs the server binary, waits for its "ready ADDR" line and
 // returns ADDR. At the end of the test it sends SIGTERM and checks that the
 // server exits with status 0.
-func startServer(t *testing.T, lib, mode string) string {
+func startServer(t *testing.T, lib, mode string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(serverBin, "-lib", lib, "-mode", mode, "-addr", "127.0.0.1:0")
+	cmd := exec.Command(serverBin, append([]string{"-lib", lib, "-mode", mode, "-addr", "127.0.0.1:0"}, extra...)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -351,4 +351,48 @@ func maskedFrame(p []byte) []byte {
 		b = append(b, c^key[i%4])
 	}
 	return b
+}
+
+// Every library in every compression mode the comparison uses agrees to
+// permessage-deflate with a client that offers it (the library's Dial,
+// keeping context), keeps or drops context as its mode says, and echoes
+// and broadcasts compressible text intact.
+func TestDeflateModes(t *testing.T) {
+	msgs := [][]byte{[]byte("short")}
+	for i := range 20 {
+		msgs = append(msgs, fmt.Appendf(nil, `{"type":"message","id":%d,"text":"%s"}`, i, strings.Repeat("hello, world. ", 5+i*3)))
+	}
+	for lib, modes := range deflateModes {
+		for deflateMode := range modes {
+			for _, mode := range []string{"echo", "broadcast"} {
+				t.Run(lib+"/"+deflateMode+"/"+mode, func(t *testing.T) {
+					addr := startServer(t, lib, mode, "-deflate", deflateMode)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					c, err := websocket.Dial(ctx, "ws://"+addr+"/", &websocket.DialOptions{Compression: &websocket.Compression{}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					ext := c.Extensions()
+					if !strings.HasPrefix(ext, "permessage-deflate") {
+						t.Fatalf("agreed to %q, want permessage-deflate", ext)
+					}
+					if keeps := !strings.Contains(ext, "server_no_context_takeover"); keeps != (deflateMode == "takeover") {
+						t.Fatalf("-deflate %s agreed to %q", deflateMode, ext)
+					}
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					for i, m := range msgs {
+						if err := c.WriteMessage(websocket.TextMessage, m); err != nil {
+							t.Fatal(err)
+						}
+						typ, got, err := c.ReadMessage()
+						if err != nil || typ != websocket.TextMessage || !bytes.Equal(got, m) {
+							t.Fatalf("message %d: %v %v, want the text sent back", i, typ, err)
+						}
+					}
+				})
+			}
+		}
+	}
 }
