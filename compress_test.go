@@ -181,7 +181,7 @@ func TestCompressD1FirstOfferAccepted(t *testing.T) {
 		{
 			name:   "D1/an unknown extension and a declined offer first, over several lines",
 			offers: []string{"x-webkit-deflate-frame", "permessage-deflate; foo=1", "permessage-deflate; client_max_window_bits"},
-			want:   "permessage-deflate; client_max_window_bits=12",
+			want:   "permessage-deflate; client_max_window_bits=11",
 		},
 		{
 			name:   "D1/quoted values",
@@ -373,7 +373,7 @@ func TestCompressD6ClientMaxWindowBits(t *testing.T) {
 		{
 			name:  "D6/offered without a value",
 			offer: "permessage-deflate; client_max_window_bits",
-			want:  "permessage-deflate; client_max_window_bits=12",
+			want:  "permessage-deflate; client_max_window_bits=11",
 		},
 		{
 			name:  "D6/offered with a smaller value",
@@ -383,7 +383,7 @@ func TestCompressD6ClientMaxWindowBits(t *testing.T) {
 		{
 			name:  "D6/offered with a larger value",
 			offer: "permessage-deflate; client_max_window_bits=15",
-			want:  "permessage-deflate; client_max_window_bits=12",
+			want:  "permessage-deflate; client_max_window_bits=11",
 		},
 		{
 			name:  "D6/not offered",
