@@ -68,14 +68,18 @@ type Encoder struct {
 	// a count that only grows, so that the hash table can be left as it
 	// is from one message to the next: what it holds from before this
 	// message lies before start and is never taken.
-	buf        []byte
-	pos        int
-	base       uint32
-	start      uint32 // where the message's history begins, in that count
-	msg        uint32 // where the message begins, in that count
-	window     int
-	level      int
-	table      [1 << hashBits]uint32
+	buf    []byte
+	pos    int
+	base   uint32
+	start  uint32 // where the message's history begins, in that count
+	msg    uint32 // where the message begins, in that count
+	window int
+	level  int
+	table  [1 << hashBits]uint32
+	// chain links each position of buf, at Better, to the one before it
+	// with the same hash, as the table had it: a short list of candidates
+	// to try, newest first.
+	chain      []uint32
 	tokens     []uint32
 	blockStart int // the first byte of buf in the block being tokenized
 
@@ -110,6 +114,9 @@ func (e *Encoder) Reset(h *History, windowBits, level, sizeHint int) {
 		e.buf = make([]byte, 0, 1<<MaxWindowBits+blockSize)
 		e.tokens = make([]uint32, 0, maxTokens)
 	}
+	if level >= Better && e.chain == nil {
+		e.chain = make([]uint32, cap(e.buf))
+	}
 	// Move the count past every position the table may hold.
 	next := uint64(e.base) + uint64(len(e.buf)) + 1<<MaxWindowBits + 1
 	if next > 1<<31 {
@@ -135,8 +142,51 @@ func (e *Encoder) Reset(h *History, windowBits, level, sizeHint int) {
 		indexed = min(indexed, max(4<<10, 8*sizeHint))
 	}
 	for i := len(e.buf) - indexed; i+minMatch <= len(e.buf); i++ {
-		e.table[hash(load32(e.buf, i))] = e.base + uint32(i)
+		e.insert(i)
 	}
+}
+
+// insert enters position i of buf in the hash table, and at Better in
+// the chain.
+func (e *Encoder) insert(i int) {
+	hv := hash(load32(e.buf, i))
+	if e.level >= Better {
+		e.chain[i] = e.table[hv]
+	}
+	e.table[hv] = e.base + uint32(i)
+}
+
+// chainDepth is how many candidates Better tries for a match.
+const chainDepth = 8
+
+// longest returns the longest match for position i among the candidates
+// the table and, at Better, the chain give, and its length (0 if none),
+// trying only positions from lowest on, within the window.
+func (e *Encoder) longest(buf []byte, i, end, lowest int, cand int) (int, int) {
+	best, bestLen := 0, 0
+	cur := load32(buf, i)
+	for d := 0; d < chainDepth; d++ {
+		if cand < lowest || cand >= i || i-cand > e.window {
+			break
+		}
+		if load32(buf, cand) == cur {
+			if l := minMatch + matchLen(buf[cand+minMatch:], buf[i+minMatch:end]); l > bestLen {
+				best, bestLen = cand, l
+				if l == maxMatch {
+					break
+				}
+			}
+		}
+		if e.level < Better {
+			break
+		}
+		next := int(e.chain[cand]) - int(e.base)
+		if next >= cand {
+			break
+		}
+		cand = next
+	}
+	return best, bestLen
 }
 
 // Write compresses p, appending to dst the output that is complete, and
@@ -187,6 +237,9 @@ func (e *Encoder) slide() {
 		return
 	}
 	copy(e.buf, e.buf[drop:])
+	if e.chain != nil {
+		copy(e.chain, e.chain[drop:drop+e.window])
+	}
 	e.buf = e.buf[:e.window]
 	e.base += uint32(drop)
 	e.pos -= drop
@@ -213,27 +266,26 @@ func (e *Encoder) tokenize(end int) {
 		if maxTokens-len(e.tokens) < i-lit+2 {
 			break // no room for the literals and a match
 		}
-		cur := load32(buf, i)
-		hv := hash(cur)
-		cand := int(e.table[hv]) - int(e.base)
+		hv := hash(load32(buf, i))
+		cand, l := e.longest(buf, i, end, lowest, int(e.table[hv])-int(e.base))
+		if e.level >= Better {
+			e.chain[i] = e.table[hv]
+		}
 		e.table[hv] = e.base + uint32(i)
-		if cand < lowest || cand >= i || i-cand > e.window || load32(buf, cand) != cur {
+		if l == 0 {
 			// Through incompressible data, look at fewer positions the
 			// longer it has been since the last match.
 			i += 1 + (i-lit)>>7
 			continue
 		}
-		l := minMatch + matchLen(buf[cand+minMatch:], buf[i+minMatch:end])
 		if e.level >= Better && l < maxMatch && i+1 <= limit {
 			// Lazy: a longer match one byte on wins over this one.
-			next := load32(buf, i+1)
-			hn := hash(next)
-			c2 := int(e.table[hn]) - int(e.base)
+			hn := hash(load32(buf, i+1))
+			c2, l2 := e.longest(buf, i+1, end, lowest, int(e.table[hn])-int(e.base))
+			e.chain[i+1] = e.table[hn]
 			e.table[hn] = e.base + uint32(i+1)
-			if c2 >= lowest && c2 < i+1 && i+1-c2 <= e.window && load32(buf, c2) == next {
-				if l2 := minMatch + matchLen(buf[c2+minMatch:], buf[i+1+minMatch:end]); l2 > l {
-					i, cand, l = i+1, c2, l2
-				}
+			if l2 > l {
+				i, cand, l = i+1, c2, l2
 			}
 		}
 		// Take in the bytes before the match that match too.
@@ -247,7 +299,10 @@ func (e *Encoder) tokenize(end int) {
 		stop := i + l
 		if e.level >= Better {
 			for j := i + 1; j < stop && j <= limit; j++ {
-				e.table[hash(load32(buf, j))] = e.base + uint32(j)
+				if hv := hash(load32(buf, j)); int(e.table[hv])-int(e.base) != j {
+					e.chain[j] = e.table[hv]
+					e.table[hv] = e.base + uint32(j)
+				}
 			}
 		} else if stop-2 > i && stop-2 <= limit {
 			e.table[hash(load32(buf, stop-2))] = e.base + uint32(stop-2)
