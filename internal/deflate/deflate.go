@@ -141,19 +141,19 @@ func (e *Encoder) Reset(h *History, windowBits, level, sizeHint int) {
 	if sizeHint > 0 {
 		indexed = min(indexed, max(4<<10, 8*sizeHint))
 	}
-	for i := len(e.buf) - indexed; i+minMatch <= len(e.buf); i++ {
-		e.insert(i)
+	from, to := len(e.buf)-indexed, len(e.buf)-minMatch
+	if level >= Better {
+		chain := e.chain[:len(e.buf)]
+		for i := from; i <= to; i++ {
+			hv := hash(load32(e.buf, i))
+			chain[i] = e.table[hv]
+			e.table[hv] = e.base + uint32(i)
+		}
+	} else {
+		for i := from; i <= to; i++ {
+			e.table[hash(load32(e.buf, i))] = e.base + uint32(i)
+		}
 	}
-}
-
-// insert enters position i of buf in the hash table, and at Better in
-// the chain.
-func (e *Encoder) insert(i int) {
-	hv := hash(load32(e.buf, i))
-	if e.level >= Better {
-		e.chain[i] = e.table[hv]
-	}
-	e.table[hv] = e.base + uint32(i)
 }
 
 // chainDepth is how many candidates Better tries for a match.
