@@ -156,8 +156,12 @@ func (e *Encoder) Reset(h *History, windowBits, level, sizeHint int) {
 	}
 }
 
-// chainDepth is how many candidates Better tries for a match.
-const chainDepth = 8
+// chainDepth is how many candidates Better tries for a match, and
+// lazyLen the length of match below which it also tries the next byte.
+const (
+	chainDepth = 8
+	lazyLen    = 8
+)
 
 // longest returns the longest match for position i among the candidates
 // the table and, at Better, the chain give, and its length (0 if none),
@@ -278,8 +282,9 @@ func (e *Encoder) tokenize(end int) {
 			i += 1 + (i-lit)>>7
 			continue
 		}
-		if e.level >= Better && l < maxMatch && i+1 <= limit {
-			// Lazy: a longer match one byte on wins over this one.
+		if e.level >= Better && l < lazyLen && i+1 <= limit {
+			// Lazy: a longer match one byte on wins over this one. Past
+			// lazyLen it seldom does, and the look costs a chain's walk.
 			hn := hash(load32(buf, i+1))
 			c2, l2 := e.longest(buf, i+1, end, lowest, int(e.table[hn])-int(e.base))
 			e.chain[i+1] = e.table[hn]
