@@ -86,9 +86,9 @@
 // What it costs: CPU for each message compressed and inflated, and memory
 // for the windows. Under context takeover a connection keeps, between
 // messages, the last bytes it sent and received, up to 2^WindowBits and
-// 2^PeerWindowBits bytes (4 KiB and 2 KiB by default), and only as much as its
-// traffic has filled; the compressor and the inflater are borrowed from
-// pools for the time a message is written or read. With NoContextTakeover
+// 2^PeerWindowBits bytes (4 KiB and 2 KiB by default), and only as much
+// as its traffic has filled; the compressor and the inflater are borrowed
+// from pools for the time a message is written or read. With NoContextTakeover
 // a connection keeps nothing between messages, and each message is
 // compressed on its own. A connection whose peer did not offer compression
 // costs what it costs without it.
