@@ -101,6 +101,34 @@ func (e *CloseError) Error() string {
 // Unwrap returns the cause of an abnormal closure, or nil.
 func (e *CloseError) Unwrap() error { return e.err }
 
+// CloseStatus returns the status code with which the connection that
+// returned err ended, or 0 if err does not report such an end:
+//
+//   - the code this side sent, when it failed the connection because the
+//     peer broke the protocol: StatusProtocolError,
+//     StatusInvalidFramePayloadData, or StatusMessageTooBig for a message
+//     over the read limit;
+//   - otherwise the code of the peer's close frame (a *CloseError):
+//     StatusNoStatusReceived if it carried none, and StatusAbnormalClosure
+//     if the connection was lost without one.
+//
+// A read that ends because this side closed first, and no answer came,
+// returns ErrClosed, for which CloseStatus returns 0: the application
+// knows the code it sent.
+//
+//	if websocket.CloseStatus(err) == websocket.StatusMessageTooBig { … }
+func CloseStatus(err error) StatusCode {
+	var f *failure
+	if errors.As(err, &f) {
+		return f.code
+	}
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
 // maxCloseReason is the longest reason that fits a close frame: a control
 // payload of 125 bytes less the 2-byte code (§5.5, §5.5.1).
 const maxCloseReason = maxControlPayload - 2

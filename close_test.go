@@ -331,6 +331,9 @@ func closeTestWantFailure(t *testing.T, ended <-chan closeTestEnd, code StatusCo
 	if got := connTestFailCode(end.err); got != code {
 		t.Fatalf("the read returned %v, want the failure with code %d", end.err, code)
 	}
+	if got := CloseStatus(end.err); got != code {
+		t.Fatalf("CloseStatus(%v) = %d, want the code sent, %d", end.err, got, code)
+	}
 	if end.c.closeReceived != answered {
 		t.Fatalf("the connection saw the peer's close frame: %v, want %v", end.c.closeReceived, answered)
 	}
@@ -487,5 +490,88 @@ func TestCloseC1ClientWaitsForServer(t *testing.T) {
 				closeTestWantClose(t, connTestWait(t, ended, "the read to return").err, code)
 			})
 		}
+	}
+}
+
+// C9: CloseStatus names the code that ended the connection, however it
+// ended: the peer's close frame, a connection lost without one, or, in
+// TestCloseC8FailureClosesAtOnce, every failure this side sent. Errors
+// that report no end of the connection give 0.
+func TestCloseStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  config
+		// end makes the server's read return; peer is the client's end.
+		end  func(c *Conn, peer net.Conn)
+		want StatusCode
+	}{
+		{
+			name: "C9/the peer closes with 1001",
+			end:  func(c *Conn, peer net.Conn) { peer.Write(clientFrame(0x88, closePayload(StatusGoingAway, "bye"))) },
+			want: StatusGoingAway,
+		},
+		{
+			name: "C9/the peer closes with 4000",
+			end:  func(c *Conn, peer net.Conn) { peer.Write(clientFrame(0x88, closePayload(4000, ""))) },
+			want: 4000,
+		},
+		{
+			name: "C9/the peer closes without a code",
+			end:  func(c *Conn, peer net.Conn) { peer.Write(clientFrame(0x88, nil)) },
+			want: StatusNoStatusReceived,
+		},
+		{
+			name: "C9/the connection is lost between frames",
+			end:  func(c *Conn, peer net.Conn) { peer.Close() },
+			want: StatusAbnormalClosure,
+		},
+		{
+			name: "C9/the connection is lost inside a frame",
+			end: func(c *Conn, peer net.Conn) {
+				peer.Write(clientFrame(0x82, []byte("hello"))[:4])
+				peer.Close()
+			},
+			want: StatusAbnormalClosure,
+		},
+		{
+			name: "C9/no pong comes for the keepalive's ping",
+			cfg: config{
+				pingInterval: time.Millisecond,
+				pongTimeout:  time.Millisecond,
+			},
+			end:  func(c *Conn, peer net.Conn) {},
+			want: StatusAbnormalClosure,
+		},
+		{
+			name: "the read deadline passes",
+			end:  func(c *Conn, peer net.Conn) { c.SetReadDeadline(time.Now()) },
+			want: 0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, peer := tcpTestPairWith(t, tt.cfg)
+			tt.end(c, peer)
+			_, _, err := c.ReadMessage()
+			if got := CloseStatus(err); got != tt.want {
+				t.Fatalf("CloseStatus(%v) = %d, want %d", err, got, tt.want)
+			}
+		})
+	}
+	t.Run("this side closed first and no answer came", func(t *testing.T) {
+		c, peer := tcpTestPairWith(t, config{})
+		go func() {
+			// Read the close frame, then vanish without answering.
+			readRawFrame(peer, rawFrameLimit)
+			peer.Close()
+		}()
+		c.Close()
+		_, _, err := c.ReadMessage()
+		if !errors.Is(err, ErrClosed) || CloseStatus(err) != 0 {
+			t.Fatalf("read after Close: %v, CloseStatus %d; want ErrClosed and 0", err, CloseStatus(err))
+		}
+	})
+	if got := CloseStatus(nil); got != 0 {
+		t.Fatalf("CloseStatus(nil) = %d", got)
 	}
 }

@@ -180,6 +180,12 @@
 // frame. The read that met the fault returns it once the connection is
 // closed.
 //
+// CloseStatus tells, from any error a read returned, the code that ended
+// the connection: the peer's, or the one this side sent when it failed
+// the connection, such as StatusMessageTooBig. That is the code to log:
+//
+//	log.Printf("%v closed %d: %v", c.RemoteAddr(), websocket.CloseStatus(err), err)
+//
 // # Clients
 //
 // Dial opens a connection as a client. It is small and meant for tests,

@@ -48,6 +48,12 @@ func serveHTTP(t testing.TB, h http.Handler) string {
 // client's end of it, both closed when the test ends.
 func tcpTestPair(t testing.TB) (*Conn, net.Conn) {
 	t.Helper()
+	return tcpTestPairWith(t, config{})
+}
+
+// tcpTestPairWith is tcpTestPair with the server Conn configured by cfg.
+func tcpTestPairWith(t testing.TB, cfg config) (*Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +69,7 @@ func tcpTestPair(t testing.TB) (*Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { peer.Close(); nc.Close() })
-	return newConn(nc, nil, false, "", config{}), peer
+	return newConn(nc, nil, false, "", cfg), peer
 }
 
 // echoMessages sends every message back with ReadMessage and WriteMessage

@@ -19,7 +19,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"flag"
 	"log"
 	"net"
@@ -260,13 +259,10 @@ func cut(s string, n int) string {
 	return s
 }
 
-// logClosed logs how a connection ended: the close code the peer sent,
-// or 1006 when none arrived.
+// logClosed logs the close code that ended a connection, and why: the
+// member's close frame (1001 when its page was closed or reloaded), 1006
+// when the connection was lost without one, or the code the server sent
+// when it failed the connection (1009 for a line over the read limit).
 func logClosed(c *websocket.Conn, err error) {
-	code := websocket.StatusAbnormalClosure
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		code = ce.Code
-	}
-	log.Printf("chat: %v closed %d (%v)", c.RemoteAddr(), uint16(code), code)
+	log.Printf("chat: %v closed %d: %v", c.RemoteAddr(), uint16(websocket.CloseStatus(err)), err)
 }

@@ -273,6 +273,7 @@ func TestRefusedMessagesClose(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			logs := captureLog(t)
 			c := join(t, url, "mallory")
 			c.SetWriteDeadline(time.Now().Add(testTimeout))
 			if err := c.WriteMessage(tt.typ, tt.msg); err != nil {
@@ -287,6 +288,8 @@ func TestRefusedMessagesClose(t *testing.T) {
 			if tt.reason != "" && ce.Reason != tt.reason {
 				t.Errorf("close reason %q, want %q", ce.Reason, tt.reason)
 			}
+			// The server logs the code it sent, not 1006.
+			expectLog(t, logs, fmt.Sprintf("%s closed %d", c.LocalAddr(), tt.code))
 		})
 	}
 }

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"io"
 	"log"
@@ -128,10 +127,6 @@ func main() {
 	srv.Shutdown(shutdownCtx)
 }
 
-// logClosed logs how a connection ended: the close code the page sent
-// (1000 for its Close button, 1001 when it was closed or reloaded; 1006 if
-// the connection was lost without a close frame), or the error for which
-// the library closed it, such as invalid UTF-8.
 // logOpened says who connected, and whether the page and the server agreed
 // to compress.
 func logOpened(c *websocket.Conn) {
@@ -142,13 +137,13 @@ func logOpened(c *websocket.Conn) {
 	log.Printf("echo: %v connected, extensions: %s", c.RemoteAddr(), ext)
 }
 
+// logClosed logs the close code that ended a connection, and why: the
+// page's close frame (1000 for its Close button, 1001 when it was closed or
+// reloaded), 1006 when the connection was lost without one, or the code
+// the server sent when it failed the connection (1007 for text that is not
+// UTF-8, 1009 for a message over the read limit).
 func logClosed(c *websocket.Conn, err error) {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		log.Printf("echo: %v closed %d (%v) %s", c.RemoteAddr(), uint16(ce.Code), ce.Code, ce.Reason)
-		return
-	}
-	log.Printf("echo: %v failed: %v", c.RemoteAddr(), err)
+	log.Printf("echo: %v closed %d: %v", c.RemoteAddr(), uint16(websocket.CloseStatus(err)), err)
 }
 
 // connSet tracks open connections so that shutdown can close them.

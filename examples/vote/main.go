@@ -21,7 +21,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"flag"
 	"log"
 	"net"
@@ -228,14 +227,10 @@ func (p *poll) closeAll() {
 	p.running.Wait()
 }
 
-// logClosed logs how a connection ended: the close code the client sent
-// (1001 when its page was closed or reloaded), or 1006 when the connection
-// was lost without a close frame.
+// logClosed logs the close code that ended a connection, and why: the
+// client's close frame (1001 when its page was closed or reloaded), 1006
+// when the connection was lost without one, or the code the server sent
+// when it failed the connection (1009 for a message over the read limit).
 func logClosed(c *websocket.Conn, err error) {
-	code := websocket.StatusAbnormalClosure
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		code = ce.Code
-	}
-	log.Printf("vote: %v closed %d (%v)", c.RemoteAddr(), uint16(code), code)
+	log.Printf("vote: %v closed %d: %v", c.RemoteAddr(), uint16(websocket.CloseStatus(err)), err)
 }

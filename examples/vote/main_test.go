@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -302,6 +304,7 @@ func TestFlood(t *testing.T) {
 // A vote is a few bytes: a longer message is refused with 1009 before the
 // server reads it.
 func TestLongMessageRefused(t *testing.T) {
+	logs := captureLog(t)
 	_, pageURL := startPoll(t)
 	c := join(t, pageURL)
 	vote(t, c, strings.Repeat("1", 65))
@@ -309,6 +312,43 @@ func TestLongMessageRefused(t *testing.T) {
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig {
 		t.Errorf("got %v, want close 1009", err)
+	}
+	// The server logs the code it sent, not 1006.
+	expectLog(t, logs, c.LocalAddr().String()+" closed 1009")
+}
+
+// captureLog sends each line the server logs to the returned channel for
+// the rest of the test.
+func captureLog(t *testing.T) <-chan string {
+	lines := make(chan string, 100)
+	log.SetOutput(writerFunc(func(p []byte) (int, error) {
+		select {
+		case lines <- string(p):
+		default: // nobody is looking for so many lines
+		}
+		return len(p), nil
+	}))
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	return lines
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// expectLog waits until the server has logged a line that contains want.
+func expectLog(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(testTimeout)
+	for {
+		select {
+		case line := <-lines:
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log line with %q", want)
+		}
 	}
 }
 
