@@ -66,8 +66,9 @@
 // ReadMessage and WriteMessage move whole messages. NextReader and
 // NextWriter stream them: neither holds a whole message in memory, and the
 // reader and writer they return work with io.Copy without a buffer of its
-// own. Text messages are checked to be valid UTF-8 as they arrive; an
-// invalid byte fails the connection at once with
+// own. ReadJSON and WriteJSON move one JSON value per message, streamed
+// through them. Text messages are checked to be valid UTF-8 as they
+// arrive; an invalid byte fails the connection at once with
 // StatusInvalidFramePayloadData.
 //
 // # Compression

@@ -46,6 +46,52 @@ func Example() {
 	// Output: text 你好，世界
 }
 
+// JSON values as text messages: a server that answers each request with
+// a reply, decoded and encoded as the messages stream through.
+func ExampleConn_ReadJSON() {
+	type request struct {
+		Op   string `json:"op"`
+		Args []int  `json:"args"`
+	}
+	type reply struct {
+		Result int `json:"result"`
+	}
+	var upgrader websocket.Upgrader
+	srv := httptest.NewServer(upgrader.Handler(func(c *websocket.Conn) {
+		for {
+			var req request
+			if err := c.ReadJSON(&req); err != nil {
+				if websocket.CloseStatus(err) != 0 {
+					return // the connection ended
+				}
+				c.CloseWithStatus(websocket.StatusUnsupportedData, "JSON only")
+				return
+			}
+			sum := 0
+			for _, a := range req.Args {
+				sum += a
+			}
+			if err := c.WriteJSON(reply{Result: sum}); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+
+	c, err := websocket.Dial(context.Background(), wsURL(srv), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteJSON(request{Op: "sum", Args: []int{1, 2, 39}})
+	var r reply
+	if err := c.ReadJSON(&r); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(r.Result)
+	// Output: 42
+}
+
 // Upgrade inside an ordinary handler, with a header of the application's
 // own in the 101 response.
 func ExampleUpgrader_Upgrade() {
