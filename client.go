@@ -48,6 +48,34 @@ type DialOptions struct {
 	PingInterval, PongTimeout       time.Duration
 }
 
+// A HandshakeError is the error Dial returns, wrapped, when the server
+// answers the opening handshake with a status other than 101 Switching
+// Protocols: a refusal such as 401 Unauthorized or 403 Forbidden, a
+// server that does not speak WebSocket at that URL, or a redirect, which
+// Dial does not follow. Use errors.As to learn which:
+//
+//	var he *websocket.HandshakeError
+//	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized { … }
+type HandshakeError struct {
+	StatusCode int         // the response's status code, such as 403
+	Status     string      // its status line, such as "403 Forbidden"
+	Header     http.Header // its header, for WWW-Authenticate, Location or Retry-After
+	Body       []byte      // the start of its body, at most 512 bytes
+}
+
+// handshakeErrorBody bounds the part of a refusal's body that a
+// HandshakeError keeps: enough for an error message, not for a page.
+const handshakeErrorBody = 512
+
+// Error names the status and quotes the start of the body.
+func (e *HandshakeError) Error() string {
+	msg := "server answered " + e.Status
+	if body := strings.TrimSpace(string(e.Body)); body != "" {
+		msg += ": " + body
+	}
+	return msg
+}
+
 // Dial opens a WebSocket connection to a ws:// or wss:// URL and returns it
 // in the client role: every frame it sends is masked with a fresh key from
 // crypto/rand (RFC 6455 §5.3, §10.3). ctx bounds the connection and the
@@ -163,9 +191,9 @@ func clientHandshake(netConn net.Conn, u *url.URL, opts *DialOptions) (*Conn, er
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, handshakeErrorBody))
 		resp.Body.Close()
-		return nil, fmt.Errorf("server answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return nil, &HandshakeError{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: body}
 	}
 	switch {
 	case !headerHasToken(resp.Header, "Upgrade", "websocket"):

@@ -190,5 +190,8 @@
 // # Clients
 //
 // Dial opens a connection as a client. It is small and meant for tests,
-// tools and programs that talk to a server of their own.
+// tools and programs that talk to a server of their own. When the server
+// refuses the handshake, the error is a *HandshakeError with the status,
+// the header and the start of the body, so that a 401 is told from a 403
+// with errors.As.
 package websocket

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1231,34 +1232,68 @@ func FuzzHandshakeRequest(f *testing.F) {
 	})
 }
 
-// Dial to a server that answers with something other than 101 reports the
-// status.
+// Dial to a server that answers with something other than 101 returns a
+// *HandshakeError with the status, the header and the start of the body,
+// so that a refusal can be told apart without reading the message.
 func TestDialNonWebSocketServer(t *testing.T) {
+	long := strings.Repeat("0123456789", 100)
 	cases := []struct {
 		name    string
 		handler http.HandlerFunc
-		want    string
+		status  int
+		header  string // a header the response must carry, "Name: value"
+		body    string // what the body must start with
 	}{
 		{
 			name: "404",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "nothing here", http.StatusNotFound)
 			},
-			want: "404",
+			status: http.StatusNotFound,
+			body:   "nothing here",
 		},
 		{
 			name: "200",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, "hello")
 			},
-			want: "200",
+			status: http.StatusOK,
+			body:   "hello",
+		},
+		{
+			name: "401 with a challenge",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chat"`)
+				http.Error(w, "log in first", http.StatusUnauthorized)
+			},
+			status: http.StatusUnauthorized,
+			header: `WWW-Authenticate: Bearer realm="chat"`,
+			body:   "log in first",
 		},
 		{
 			name: "403 from the origin policy",
 			handler: (&Upgrader{CheckOrigin: func(*http.Request) bool { return false }}).Handler(func(*Conn) {
 				t.Error("the refused connection reached the handler")
 			}).ServeHTTP,
-			want: "403",
+			status: http.StatusForbidden,
+			body:   "websocket: origin not allowed",
+		},
+		{
+			name: "a redirect, not followed",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			},
+			status: http.StatusFound,
+			header: "Location: /elsewhere",
+		},
+		{
+			name: "a long body, cut",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, long)
+			},
+			status: http.StatusServiceUnavailable,
+			body:   long[:handshakeErrorBody],
 		},
 	}
 	for _, c := range cases {
@@ -1271,8 +1306,21 @@ func TestDialNonWebSocketServer(t *testing.T) {
 				conn.Close()
 				t.Fatal("Dial succeeded")
 			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not name the status %s", err, c.want)
+			var he *HandshakeError
+			if !errors.As(err, &he) {
+				t.Fatalf("Dial: %v, want a *HandshakeError", err)
+			}
+			if he.StatusCode != c.status || !strings.HasPrefix(he.Status, strconv.Itoa(c.status)+" ") {
+				t.Fatalf("status %d %q, want %d", he.StatusCode, he.Status, c.status)
+			}
+			if !strings.Contains(err.Error(), strconv.Itoa(c.status)) {
+				t.Fatalf("error %q does not name the status %d", err, c.status)
+			}
+			if name, value, ok := strings.Cut(c.header, ": "); ok && he.Header.Get(name) != value {
+				t.Fatalf("header %s: %q, want %q", name, he.Header.Get(name), value)
+			}
+			if !strings.HasPrefix(string(he.Body), c.body) || len(he.Body) > handshakeErrorBody {
+				t.Fatalf("body %q (%d bytes), want it to start with %q, at most %d bytes", he.Body, len(he.Body), c.body, handshakeErrorBody)
 			}
 		})
 	}
