@@ -132,17 +132,19 @@ type Conn struct {
 	compressed    bool   // the current message is compressed (RFC 7692 §6)
 	maskPos       uint8  // where in the masking key the next payload byte is
 	msgOp         opcode // the message's type: opText or opBinary
-	frame         header
-	remaining     int64 // unread payload bytes of the current frame
-	msgSize       int64
-	utf8          utf8State
-	onPong        atomic.Pointer[func([]byte)]
-	mr            messageReader
 	// noWait makes the wait for a new message end with errWouldBlock
-	// instead (see nextMessage); ev is set when EventHandler serves the
-	// connection.
-	noWait bool
-	ev     atomic.Pointer[eventLoop]
+	// instead (see nextMessage).
+	noWait    bool
+	frame     header
+	remaining int64 // unread payload bytes of the current frame
+	msgSize   int64
+	utf8      utf8State
+	onPong    atomic.Pointer[func([]byte)]
+	mr        messageReader
+	// ev is set when EventHandler serves the connection.
+	ev atomic.Pointer[eventLoop]
+	// pings are PingPong's, waiting for their pongs; nil until the first.
+	pings atomic.Pointer[pingWaiters]
 
 	// The writing half. msgMu is held for a whole data message so that two
 	// messages never mix their fragments; frameMu for a single frame, so
@@ -278,6 +280,7 @@ func (c *Conn) handleControl(h header) error {
 		}
 	case opPong:
 		c.keepAlivePong()
+		c.pongArrived(p)
 		if f := c.onPong.Load(); f != nil {
 			(*f)(p)
 		}
@@ -491,6 +494,7 @@ func (c *Conn) closeTransport() {
 	}
 	c.closed = true
 	c.stopKeepAlive()
+	c.failPings()
 	if c.done != nil {
 		close(c.done)
 	}

@@ -117,18 +117,19 @@
 //
 // One goroutine at a time may read: ReadMessage, NextReader and the reader
 // it returns. Any number of goroutines may write at once: WriteMessage,
-// NextWriter, Ping, Close and CloseWithStatus. Frames never interleave on
-// the wire: data messages go out one after another, and a control frame
-// (a ping, a close, or the pong that answers a peer's ping) can go out
-// between the frames of a long message another goroutine is still writing.
-// A writer from NextWriter keeps other data messages waiting until it is
-// closed.
+// NextWriter, Ping, PingPong, Close and CloseWithStatus. Frames never
+// interleave on the wire: data messages go out one after another, and a
+// control frame (a ping, a close, or the pong that answers a peer's ping)
+// can go out between the frames of a long message another goroutine is
+// still writing. A writer from NextWriter keeps other data messages
+// waiting until it is closed.
 //
 // Control frames from the peer are handled while a goroutine reads: pings
-// are answered, pongs go to the pong handler, and a close frame is
-// answered and ends the connection. An application that only writes
-// should still read in a goroutine of its own, to see them; with
-// EventHandler the library does that reading, between the callbacks.
+// are answered, pongs go to the pong handler and end the wait of
+// PingPong, and a close frame is answered and ends the connection. An
+// application that only writes should still read in a goroutine of its
+// own, to see them; with EventHandler the library does that reading,
+// between the callbacks.
 //
 // # Limits
 //

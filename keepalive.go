@@ -1,7 +1,12 @@
 package websocket
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -100,4 +105,125 @@ func (c *Conn) stopKeepAlive() {
 	defer ka.mu.Unlock()
 	ka.stopped = true
 	ka.timer.Stop()
+}
+
+// PingPong sends a ping and waits for the peer's pong to it, and returns
+// the round trip: the time from sending the ping to reading the pong. It
+// returns an error wrapping ctx's when ctx ends first, and ErrClosed when
+// the connection closes first.
+//
+// Pongs are read by whatever reads the connection: another goroutine in
+// ReadMessage or NextReader, or EventHandler. PingPong must not be called
+// from the goroutine that reads, which would wait for itself; when nothing
+// reads, it waits for ctx. Any number of PingPong calls may wait at once,
+// alongside the keepalive; a pong answers the ping it echoes and every
+// earlier one, since a peer may answer only the latest of several pings
+// (RFC 6455 §5.5.3). PingPong's pings carry a 16-byte payload of their
+// own, which the pong handler sees too.
+func (c *Conn) PingPong(ctx context.Context) (time.Duration, error) {
+	pw := c.pings.Load()
+	if pw == nil {
+		pw = &pingWaiters{nonce: rand.Uint64()}
+		if !c.pings.CompareAndSwap(nil, pw) {
+			pw = c.pings.Load()
+		}
+	}
+	w := &pingWaiter{done: make(chan struct{})}
+	var payload [16]byte
+	pw.mu.Lock()
+	if pw.closed {
+		pw.mu.Unlock()
+		return 0, ErrClosed
+	}
+	pw.next++
+	w.seq = pw.next
+	pw.waiting = append(pw.waiting, w)
+	binary.BigEndian.PutUint64(payload[:8], pw.nonce)
+	binary.BigEndian.PutUint64(payload[8:], w.seq)
+	pw.mu.Unlock()
+
+	start := time.Now()
+	if err := c.writeControl(opPing, payload[:]); err != nil {
+		pw.forget(w)
+		return 0, err
+	}
+	select {
+	case <-w.done:
+		if w.at.IsZero() {
+			return 0, ErrClosed
+		}
+		return w.at.Sub(start), nil
+	case <-ctx.Done():
+		pw.forget(w)
+		return 0, fmt.Errorf("websocket: waiting for a pong: %w", ctx.Err())
+	}
+}
+
+// pingWaiters are the pings PingPong sent whose pongs have not come, in
+// the order they were sent. Their payloads are the connection's nonce and
+// their sequence number, so that pongs to other pings are told apart.
+type pingWaiters struct {
+	nonce uint64
+
+	mu      sync.Mutex
+	next    uint64 // the last sequence number given out
+	waiting []*pingWaiter
+	closed  bool // the connection is closed: no pong will come
+}
+
+// pingWaiter is one PingPong call. done is closed when its pong comes, at
+// time at, or when the connection closes, with at zero.
+type pingWaiter struct {
+	seq  uint64
+	done chan struct{}
+	at   time.Time
+}
+
+// forget takes w out, if no pong or close has taken it already.
+func (pw *pingWaiters) forget(w *pingWaiter) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	for i, x := range pw.waiting {
+		if x == w {
+			pw.waiting = slices.Delete(pw.waiting, i, i+1)
+			return
+		}
+	}
+}
+
+// pongArrived ends the wait of the PingPong calls that pong p answers:
+// the one whose ping it echoes, and every earlier one.
+func (c *Conn) pongArrived(p []byte) {
+	pw := c.pings.Load()
+	if pw == nil || len(p) != 16 || binary.BigEndian.Uint64(p) != pw.nonce {
+		return
+	}
+	seq := binary.BigEndian.Uint64(p[8:])
+	now := time.Now()
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	n := 0
+	for n < len(pw.waiting) && pw.waiting[n].seq <= seq {
+		pw.waiting[n].at = now
+		close(pw.waiting[n].done)
+		n++
+	}
+	rest := copy(pw.waiting, pw.waiting[n:])
+	clear(pw.waiting[rest:])
+	pw.waiting = pw.waiting[:rest]
+}
+
+// failPings ends every PingPong wait: the connection has closed.
+func (c *Conn) failPings() {
+	pw := c.pings.Load()
+	if pw == nil {
+		return
+	}
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	pw.closed = true
+	for _, w := range pw.waiting {
+		close(w.done)
+	}
+	pw.waiting = nil
 }

@@ -1,7 +1,9 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"runtime"
@@ -156,4 +158,192 @@ func TestS4PingFloodWithoutReading(t *testing.T) {
 	}
 	rc.conn.Close()
 	connTestWait(t, done, "the flood to stop")
+}
+
+// pingPongTestReader reads c until it fails, which makes it answer pings
+// and take in pongs. It passes on the messages it reads, so that a test
+// knows what went before them has been read too, and closes the channel
+// when it stops.
+func pingPongTestReader(c *Conn) <-chan string {
+	msgs := make(chan string, 10)
+	go func() {
+		defer close(msgs)
+		for {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			msgs <- string(p)
+		}
+	}()
+	return msgs
+}
+
+// pingPongTestWaiting returns how many PingPong calls of c wait.
+func pingPongTestWaiting(c *Conn) int {
+	pw := c.pings.Load()
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	return len(pw.waiting)
+}
+
+// PingPong returns once the pong to its ping has been read by another
+// goroutine, with the round trip; many calls may wait at once, and the
+// pong handler still sees every pong.
+func TestPingPong(t *testing.T) {
+	server, client := pipeConns(t, config{})
+	pongs := make(chan []byte, 100)
+	client.SetPongHandler(func(p []byte) { pongs <- bytes.Clone(p) })
+	pingPongTestReader(server)
+	pingPongTestReader(client)
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	start := time.Now()
+	rtt, err := client.PingPong(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rtt <= 0 || rtt > time.Since(start) {
+		t.Fatalf("round trip %v, want more than 0 and at most the %v the call took", rtt, time.Since(start))
+	}
+	if p := connTestWait(t, pongs, "the pong handler"); len(p) != 16 {
+		t.Fatalf("the pong handler saw %x, want PingPong's 16-byte payload", p)
+	}
+
+	const calls = 20
+	errs := make(chan error, calls)
+	for range calls {
+		go func() {
+			_, err := client.PingPong(ctx)
+			errs <- err
+		}()
+	}
+	for range calls {
+		if err := connTestWait(t, errs, "PingPong"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pingPongTestWaiting(client); n != 0 {
+		t.Fatalf("%d pings still wait after every call returned", n)
+	}
+}
+
+// With nothing reading, no pong is taken in: PingPong waits for its
+// context, and leaves nothing behind. Once a reader runs, the late pong
+// to the abandoned ping ends no later call early, and the next call's pong
+// ends it.
+func TestPingPongNobodyReads(t *testing.T) {
+	c, peer := tcpTestPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := c.PingPong(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PingPong with nothing reading: %v, want the context's deadline", err)
+	}
+	if pingPongTestWaiting(c) != 0 {
+		t.Fatal("the abandoned ping still waits")
+	}
+	first, err := readRawFrame(peer, rawFrameLimit)
+	if err != nil || first.op != 0x9 {
+		t.Fatalf("the peer read %+v, %v; want the ping", first, err)
+	}
+	msgs := pingPongTestReader(c)
+
+	result := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_, err := c.PingPong(ctx)
+		result <- err
+	}()
+	second, err := readRawFrame(peer, rawFrameLimit)
+	if err != nil || second.op != 0x9 {
+		t.Fatalf("the peer read %+v, %v; want the second ping", second, err)
+	}
+	peer.Write(clientFrame(0x8A, first.payload))
+	peer.Write(clientFrame(0x81, []byte("after the late pong")))
+	connTestWait(t, msgs, "the message after the late pong")
+	select {
+	case err := <-result:
+		t.Fatalf("the pong to the abandoned ping ended the next call: %v", err)
+	default:
+	}
+	peer.Write(clientFrame(0x8A, second.payload))
+	if err := connTestWait(t, result, "PingPong"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A peer may answer only the latest of several pings (§5.5.3): its pong
+// ends the wait of every call whose ping went before. Pongs that answer
+// no ping of PingPong's end none.
+func TestPingPongLatestAnswersAll(t *testing.T) {
+	c, peer := tcpTestPair(t)
+	msgs := pingPongTestReader(c)
+	const calls = 3
+	result := make(chan error, calls)
+	for range calls {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			_, err := c.PingPong(ctx)
+			result <- err
+		}()
+	}
+	var last []byte
+	for range calls {
+		f, err := readRawFrame(peer, rawFrameLimit)
+		if err != nil || f.op != 0x9 {
+			t.Fatalf("the peer read %+v, %v; want a ping", f, err)
+		}
+		if last != nil && binary.BigEndian.Uint64(f.payload[8:]) <= binary.BigEndian.Uint64(last[8:]) {
+			t.Fatalf("ping %x after %x: sequence numbers must grow", f.payload, last)
+		}
+		last = f.payload
+	}
+	foreign := bytes.Clone(last)
+	foreign[0] ^= 0xFF // another nonce: not one of this connection's pings
+	peer.Write(clientFrame(0x8A, foreign))
+	peer.Write(clientFrame(0x8A, nil))
+	peer.Write(clientFrame(0x8A, last[:8]))
+	// A message after the pongs: once it is read, so are they.
+	peer.Write(clientFrame(0x81, []byte("after the pongs")))
+	connTestWait(t, msgs, "the message after the pongs")
+	select {
+	case err := <-result:
+		t.Fatalf("a pong to no ping of PingPong's ended a call: %v", err)
+	default:
+	}
+	peer.Write(clientFrame(0x8A, last))
+	for range calls {
+		if err := connTestWait(t, result, "PingPong"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A connection that closes while PingPong waits ends the wait at once
+// with ErrClosed, and so does a call on a closed connection.
+func TestPingPongConnectionCloses(t *testing.T) {
+	c, peer := tcpTestPair(t)
+	msgs := pingPongTestReader(c)
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.PingPong(context.Background())
+		result <- err
+	}()
+	if f, err := readRawFrame(peer, rawFrameLimit); err != nil || f.op != 0x9 {
+		t.Fatalf("the peer read %+v, %v; want the ping", f, err)
+	}
+	peer.Close()
+	if err := connTestWait(t, result, "PingPong"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PingPong when the connection was lost: %v, want ErrClosed", err)
+	}
+	if _, ok := <-msgs; ok {
+		t.Fatal("the reader read a message from a peer that sent none")
+	}
+	if _, err := c.PingPong(context.Background()); err == nil {
+		t.Fatal("PingPong on a closed connection succeeded")
+	}
 }
