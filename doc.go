@@ -67,8 +67,9 @@
 // NextWriter stream them: neither holds a whole message in memory, and the
 // reader and writer they return work with io.Copy without a buffer of its
 // own. ReadJSON and WriteJSON move one JSON value per message, streamed
-// through them. Text messages are checked to be valid UTF-8 as they
-// arrive; an invalid byte fails the connection at once with
+// through them. NetConn turns a connection into a net.Conn, to carry
+// another protocol's byte stream. Text messages are checked to be valid
+// UTF-8 as they arrive; an invalid byte fails the connection at once with
 // StatusInvalidFramePayloadData.
 //
 // # Compression
