@@ -11,6 +11,10 @@ import (
 // zero.
 const DefaultBacklogLimit = 1 << 20
 
+// ErrBacklogLimit is the reason a Hub gives Dropped for a connection that
+// fell more than BacklogLimit bytes behind.
+var ErrBacklogLimit = errors.New("websocket: hub backlog exceeds its limit: the connection reads too slowly")
+
 // A Hub broadcasts messages to a set of server connections: the members of
 // a chat room, the viewers of a live count. Broadcast encodes a message
 // once and returns without waiting; a goroutine of the hub writes the
@@ -29,7 +33,7 @@ const DefaultBacklogLimit = 1 << 20
 // out and closes it with StatusPolicyViolation and the reason "too slow".
 // (A single message longer than the limit may wait, alone.) A
 // connection whose write fails leaves the hub too. Either way its reader
-// sees the end as usual.
+// sees the end as usual, and Dropped, if set, hears of it at once.
 //
 // The frames of a hub's messages and those written to a connection
 // directly (WriteMessage, NextWriter, Ping) never interleave, but the hub
@@ -49,6 +53,16 @@ type Hub struct {
 	// once, not once each. Broadcast waits while as many wait for the
 	// hub's goroutine to take them.
 	BacklogLimit int
+
+	// Dropped, if set, is called when the hub takes a connection out on
+	// its own: with ErrBacklogLimit when it fell too far behind (the hub
+	// then closes it with StatusPolicyViolation), or with the error of a
+	// write that failed, such as ErrClosed once the connection has
+	// closed. It runs in a goroutine of its own, and may broadcast: a
+	// chat room announces the departure from it at once, without waiting
+	// for the connection's reader to see the end. Remove does not call
+	// it.
+	Dropped func(c *Conn, err error)
 
 	mu      sync.Mutex
 	members map[*Conn]*hubMember
@@ -279,7 +293,7 @@ func (h *Hub) deliver(m *hubMember, b []byte, sent [][]byte) (kept bool) {
 		}
 		m.mu.Unlock()
 		if over {
-			h.forget(m)
+			h.drop(m, ErrBacklogLimit)
 			go m.c.CloseWithStatus(StatusPolicyViolation, "too slow")
 		}
 		return !over
@@ -312,7 +326,7 @@ func (h *Hub) deliver(m *hubMember, b []byte, sent [][]byte) (kept bool) {
 	}
 	switch {
 	case err != nil:
-		h.forget(m)
+		h.drop(m, err)
 	case n < len(b):
 		m.mu.Lock()
 		m.catching = true
@@ -363,7 +377,7 @@ func (h *Hub) catchUp(m *hubMember, held bool) {
 		c.unlockMessage()
 		held = false
 		if err != nil {
-			h.forget(m)
+			h.drop(m, err)
 		}
 	}
 }
@@ -495,10 +509,18 @@ func (d *deflateConn) joinWindow(sent [][]byte) {
 	}
 }
 
-// forget takes m out of the hub.
-func (h *Hub) forget(m *hubMember) {
+// drop takes m out of the hub for err, and tells Dropped.
+func (h *Hub) drop(m *hubMember, err error) {
+	if h.forget(m) && h.Dropped != nil {
+		go h.Dropped(m.c, err)
+	}
+}
+
+// forget takes m out of the hub, and reports whether it was in.
+func (h *Hub) forget(m *hubMember) bool {
 	h.mu.Lock()
-	if h.members[m.c] == m {
+	in := h.members[m.c] == m
+	if in {
 		if m.deflate {
 			h.z.members--
 		}
@@ -512,4 +534,5 @@ func (h *Hub) forget(m *hubMember) {
 	m.mu.Lock()
 	m.gone = true
 	m.mu.Unlock()
+	return in
 }

@@ -78,6 +78,28 @@ func hubTestIdle(t *testing.T, h *Hub) {
 	})
 }
 
+// hubTestDelivered waits until everything broadcast so far has been
+// written to the sockets: the hub's goroutine is done, and no member
+// catches up. (Without raw I/O, as under the race detector, every
+// delivery goes through a member's catch-up goroutine.)
+func hubTestDelivered(t *testing.T, h *Hub) {
+	t.Helper()
+	hubTestIdle(t, h)
+	eventsUntil(t, "the members to catch up", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, m := range h.list {
+			m.mu.Lock()
+			catching := m.catching
+			m.mu.Unlock()
+			if catching {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // ---- Tests ----
 
 // Every member receives every message, whole and in order, from messages
@@ -152,11 +174,20 @@ func TestHubMemberGetsMessagesFromItsJoin(t *testing.T) {
 // message, and once more than BacklogLimit waits for it the hub closes it
 // with 1008, after the messages it had whole.
 func TestHubDropsMemberThatFallsBehind(t *testing.T) {
-	h := Hub{BacklogLimit: 256 << 10}
+	type drop struct {
+		c   *Conn
+		err error
+	}
+	drops := make(chan drop, 2)
+	h := Hub{
+		BacklogLimit: 256 << 10,
+		Dropped:      func(c *Conn, err error) { drops <- drop{c, err} },
+	}
 	url, joined := hubTestServe(t, &h)
 	stuck := dialRaw(t, url)
 	connTestShrinkReadBuffer(stuck)
-	connTestShrinkBuffers(connTestWait(t, joined, "the stuck member to join"))
+	stuckConn := connTestWait(t, joined, "the stuck member to join")
+	connTestShrinkBuffers(stuckConn)
 	reader := connTestDial(t, url, nil)
 	connTestWait(t, joined, "the reading member to join")
 
@@ -198,6 +229,10 @@ func TestHubDropsMemberThatFallsBehind(t *testing.T) {
 	if sent*1000 < h.BacklogLimit {
 		t.Fatalf("dropped after %d bytes, fewer than the limit of %d", sent*1000, h.BacklogLimit)
 	}
+	// Dropped hears of it, once.
+	if d := connTestWait(t, drops, "Dropped"); d.c != stuckConn || d.err != ErrBacklogLimit {
+		t.Fatalf("Dropped(%p, %v), want the stuck member's Conn %p and ErrBacklogLimit", d.c, d.err, stuckConn)
+	}
 	// The reader has every message once the credit is full again.
 	for range ahead {
 		select {
@@ -211,6 +246,11 @@ func TestHubDropsMemberThatFallsBehind(t *testing.T) {
 	reader.CloseWithStatus(StatusNormalClosure, "")
 	if n := connTestWait(t, got, "the reader to finish"); n != sent {
 		t.Fatalf("the reading member got %d whole messages in order, want %d", n, sent)
+	}
+	select {
+	case d := <-drops:
+		t.Fatalf("Dropped called again, for %p: %v", d.c, d.err)
+	default:
 	}
 
 	// The stuck member now reads: a run of messages in order from 0, then
@@ -340,7 +380,7 @@ func TestHubBroadcastInvalidType(t *testing.T) {
 
 // After Remove, a member receives nothing more.
 func TestHubRemove(t *testing.T) {
-	var h Hub
+	h := Hub{Dropped: func(c *Conn, err error) { t.Errorf("Remove called Dropped(%p, %v)", c, err) }}
 	url, joined := hubTestServe(t, &h)
 	rc := dialRaw(t, url)
 	sc := connTestWait(t, joined, "the member to join")
@@ -358,6 +398,43 @@ func TestHubRemove(t *testing.T) {
 	}
 	if f := connTestReadData(rc); string(f.payload) != "direct" {
 		t.Fatalf("after Remove the member got %d bytes, not the direct message", len(f.payload))
+	}
+}
+
+// A member whose write fails leaves the hub, and Dropped hears why; the
+// others go on receiving.
+func TestHubDroppedWhenWriteFails(t *testing.T) {
+	type drop struct {
+		c   *Conn
+		err error
+	}
+	drops := make(chan drop, 1)
+	h := Hub{Dropped: func(c *Conn, err error) { drops <- drop{c, err} }}
+	// The handlers do not read, so that nothing but the hub's write finds
+	// the closed connection, and they leave their members in the hub.
+	joined := make(chan *Conn, 2)
+	done := make(chan struct{})
+	defer close(done)
+	url := startServer(t, nil, func(c *Conn) {
+		h.Add(c)
+		joined <- c
+		<-done
+	})
+	dialRaw(t, url)
+	gone := connTestWait(t, joined, "the first member to join")
+	rc := dialRaw(t, url)
+	connTestWait(t, joined, "the second member to join")
+
+	gone.closeTransport()
+	hubTestBroadcast(t, &h, 1)
+	if d := connTestWait(t, drops, "Dropped"); d.c != gone || d.err == nil {
+		t.Fatalf("Dropped(%p, %v), want the closed member %p and its write's error", d.c, d.err, gone)
+	}
+	if h.Len() != 1 {
+		t.Fatalf("Len is %d after a member's write failed, want 1", h.Len())
+	}
+	if f := connTestReadData(rc); !bytes.HasPrefix(f.payload, []byte("000001:")) {
+		t.Fatalf("the other member got %d bytes, not message 1", len(f.payload))
 	}
 }
 
@@ -635,7 +712,7 @@ func TestHubCompressesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hubTestIdle(t, &h)
+	hubTestDelivered(t, &h)
 	wires := make([][][]byte, len(members))
 	for i, m := range members {
 		if err := m.c.WriteMessage(BinaryMessage, own); err != nil {
