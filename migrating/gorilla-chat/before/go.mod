@@ -1,0 +1,5 @@
+module example.com/migrating/gorilla-chat/before
+
+go 1.26
+
+require github.com/gorilla/websocket v1.5.3
