@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -28,22 +29,38 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/template"
 	"time"
 
 	"github.com/rfc6455/websocket"
 )
 
 //go:embed index.html
-var page []byte
+var pageTemplate string
 
 const (
-	maxName = 32   // runes; longer names are cut
-	maxLine = 1000 // runes; longer lines are cut
-	// A member with queueLen events still unsent is dropped: the room
-	// must neither wait for it nor buffer for it without end.
-	queueLen     = 64
-	writeTimeout = 10 * time.Second // for one event to one member
+	maxName = 32 // runes; longer names are cut
+	// maxLine is the longest line, in bytes of UTF-8: the server's read
+	// limit, and the page's, which refuses a longer line before sending
+	// it instead of getting the member disconnected with 1009.
+	maxLine = 8 << 10
+	// backlogLimit is how far a member may fall behind, in bytes of
+	// events not yet written to it, before the room drops it: the room
+	// must neither wait for a slow member nor buffer for it without end.
+	backlogLimit = 256 << 10
 )
+
+// page is the page, with maxLine written into it. (text/template, not
+// html/template: the page is ours, the value a constant, and html/template
+// would strip the page's comments.)
+var page = func() []byte {
+	var b bytes.Buffer
+	t := template.Must(template.New("page").Parse(pageTemplate))
+	if err := t.Execute(&b, struct{ MaxLine int }{maxLine}); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}()
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
@@ -65,7 +82,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}()
-	log.Printf("chat: listening on http://%s", *addr)
+	log.Printf("chat: listening on http://%s", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -88,49 +105,37 @@ type event struct {
 	Text string `json:"text,omitempty"`
 }
 
-// member is one connection: serve reads it, writeLoop writes it. The room
-// sends to and closes the queue, and uses the other fields, under its lock.
-type member struct {
-	conn        *websocket.Conn
-	queue       chan *websocket.PreparedMessage // events to send
-	name        string
-	joined      bool                 // the name has arrived
-	closeCode   websocket.StatusCode // for writeLoop, once the queue is closed
-	closeReason string
-}
-
-// writeLoop sends what the room queues and, once the room closes the
-// queue, the close frame. Each member has its own, so a member that does
-// not read stalls nobody but itself. (websocket.Hub does such a fan-out
-// for you, with a limit in bytes rather than events; the room keeps its
-// own queues to announce a dropped member's leave the moment it drops it,
-// and to send it every event queued before.)
-func (m *member) writeLoop() {
-	for msg := range m.queue {
-		m.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := m.conn.WritePreparedMessage(msg); err != nil {
-			return // the connection is closed; serve's read fails too
-		}
-	}
-	m.conn.CloseWithStatus(m.closeCode, m.closeReason)
-}
-
+// room is the chat: a Hub sends every event to every member that has
+// joined, and the room keeps their names.
 type room struct {
+	hub websocket.Hub
+
 	mu       sync.Mutex
-	members  map[*member]bool
+	names    map[*websocket.Conn]string // members that have joined
+	conns    map[*websocket.Conn]bool   // every connection, joined or not
 	closing  bool
 	handlers sync.WaitGroup // serve calls still running
 }
 
-func newRoom() *room { return &room{members: make(map[*member]bool)} }
+func newRoom() *room {
+	rm := &room{
+		names: make(map[*websocket.Conn]string),
+		conns: make(map[*websocket.Conn]bool),
+	}
+	rm.hub.BacklogLimit = backlogLimit
+	// The hub drops a member that falls too far behind, and closes it
+	// with 1008; the others hear at once that it left.
+	rm.hub.Dropped = func(c *websocket.Conn, err error) { rm.leave(c) }
+	return rm
+}
 
 // routes serves the page at / and the chat at /ws.
 func (rm *room) routes() http.Handler {
 	upgrader := &websocket.Upgrader{
 		Subprotocols: []string{"chat"},
-		// The longest line is maxLine runes of up to 4 bytes; a longer
-		// message is refused with 1009 from its header, before it is read.
-		ReadLimit: 4 * maxLine,
+		// A longer message is refused with 1009 from its header, before
+		// it is read; the page never sends one.
+		ReadLimit: maxLine,
 		// Pings find members that vanished without closing, such as a
 		// laptop gone to sleep, which a quiet room would never notice.
 		PingInterval: 30 * time.Second,
@@ -146,97 +151,80 @@ func (rm *room) routes() http.Handler {
 
 // serve reads one connection until it ends.
 func (rm *room) serve(c *websocket.Conn) {
-	m := &member{conn: c, queue: make(chan *websocket.PreparedMessage, queueLen)}
 	rm.mu.Lock()
 	closing := rm.closing
 	if !closing {
-		rm.members[m] = true
+		rm.conns[c] = true
 		rm.handlers.Add(1)
 	}
 	rm.mu.Unlock()
 	if closing { // upgraded while the room was shutting down
-		logClosed(c, c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down"))
+		c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
 	defer rm.handlers.Done()
-	go m.writeLoop()
 
 	for {
 		t, msg, err := c.ReadMessage()
 		if err != nil {
-			rm.remove(m, websocket.StatusNormalClosure, "")
+			rm.leave(c)
+			rm.mu.Lock()
+			delete(rm.conns, c)
+			rm.mu.Unlock()
 			logClosed(c, err)
 			return
 		}
 		if t != websocket.TextMessage {
 			// Keep reading after this: the peer's answer to the close
 			// ends the loop, and its code reaches the log.
-			rm.remove(m, websocket.StatusUnsupportedData, "text messages only")
+			rm.leave(c)
+			c.CloseWithStatus(websocket.StatusUnsupportedData, "text messages only")
 			continue
 		}
-		rm.receive(m, string(msg))
+		rm.receive(c, string(msg))
 	}
 }
 
-// receive takes a text message from m: its name first, then chat lines.
-func (rm *room) receive(m *member, text string) {
+// receive takes a text message from c: its name first, then chat lines.
+func (rm *room) receive(c *websocket.Conn, text string) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
+	name, joined := rm.names[c]
 	switch {
-	case !rm.members[m]:
-		// Dropped and closing: it has no say any more.
-	case !m.joined:
-		m.name, m.joined = cut(strings.TrimSpace(text), maxName), true
-		if m.name == "" {
-			m.name = "anonymous"
+	case rm.closing:
+	case !joined:
+		name = cut(strings.TrimSpace(text), maxName)
+		if name == "" {
+			name = "anonymous"
 		}
-		rm.broadcastLocked(event{Type: "join", Name: m.name})
+		rm.names[c] = name
+		rm.hub.Add(c)
+		rm.broadcastLocked(event{Type: "join", Name: name})
 	case strings.TrimSpace(text) != "":
-		rm.broadcastLocked(event{Type: "message", Name: m.name, Text: cut(text, maxLine)})
+		rm.broadcastLocked(event{Type: "message", Name: name, Text: text})
 	}
 }
 
-// broadcastLocked queues e for every member that has joined. Queueing
-// under the lock gives every member the same events in the same order.
-func (rm *room) broadcastLocked(e event) {
-	// Encode the event, and its frame, once for all members.
-	data, _ := json.Marshal(e) // strings always encode
-	msg, _ := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	var slow []*member
-	for m := range rm.members {
-		if !m.joined {
-			continue
-		}
-		select {
-		case m.queue <- msg:
-		default:
-			slow = append(slow, m)
-		}
-	}
-	// Dropped after the loop, so that everyone sees e before their leave.
-	for _, m := range slow {
-		rm.removeLocked(m, websocket.StatusPolicyViolation, "too slow")
-	}
-}
-
-func (rm *room) remove(m *member, code websocket.StatusCode, reason string) {
+// leave takes c out of the room, if it was in, and tells the others.
+func (rm *room) leave(c *websocket.Conn) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	rm.removeLocked(m, code, reason)
-}
-
-// removeLocked takes m out of the room; its writeLoop sends the events
-// already queued, then closes the connection with code.
-func (rm *room) removeLocked(m *member, code websocket.StatusCode, reason string) {
-	if !rm.members[m] {
+	name, joined := rm.names[c]
+	if !joined {
 		return
 	}
-	delete(rm.members, m)
-	m.closeCode, m.closeReason = code, reason
-	close(m.queue)
-	if m.joined && !rm.closing {
-		rm.broadcastLocked(event{Type: "leave", Name: m.name})
+	delete(rm.names, c)
+	rm.hub.Remove(c)
+	if !rm.closing {
+		rm.broadcastLocked(event{Type: "leave", Name: name})
 	}
+}
+
+// broadcastLocked sends e to every member. Broadcasting under the room's
+// lock gives every member the same events in the same order.
+func (rm *room) broadcastLocked(e event) {
+	data, _ := json.Marshal(e) // strings always encode
+	rm.hub.Broadcast(websocket.TextMessage, data)
 }
 
 // shutdown closes every connection with 1001 (going away) and waits until
@@ -244,8 +232,8 @@ func (rm *room) removeLocked(m *member, code websocket.StatusCode, reason string
 func (rm *room) shutdown() {
 	rm.mu.Lock()
 	rm.closing = true
-	for m := range rm.members {
-		rm.removeLocked(m, websocket.StatusGoingAway, "server shutting down")
+	for c := range rm.conns {
+		go c.CloseWithStatus(websocket.StatusGoingAway, "server shutting down")
 	}
 	rm.mu.Unlock()
 	rm.handlers.Wait()

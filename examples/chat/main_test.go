@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -202,7 +204,7 @@ func TestMembersSeeJoinMessagesAndLeave(t *testing.T) {
 	expectLog(t, logs, bobAddr+" closed 1000")
 }
 
-func TestNamesAndLinesAreTrimmedAndCut(t *testing.T) {
+func TestNamesAreTrimmedAndCut(t *testing.T) {
 	tests := []struct {
 		name     string
 		sentName string
@@ -225,11 +227,18 @@ func TestNamesAndLinesAreTrimmedAndCut(t *testing.T) {
 			wantLine: "who am I?",
 		},
 		{
-			name:     "long name and long line, cut in runes",
+			name:     "long name, cut in runes; the longest line, whole",
 			sentName: strings.Repeat("é", maxName+5),
 			wantName: strings.Repeat("é", maxName),
-			sentLine: strings.Repeat("ж", maxLine+200),
-			wantLine: strings.Repeat("ж", maxLine),
+			sentLine: strings.Repeat("ж", maxLine/2), // 2 bytes each
+			wantLine: strings.Repeat("ж", maxLine/2),
+		},
+		{
+			name:     "a long paste of CJK text",
+			sentName: "dan",
+			wantName: "dan",
+			sentLine: strings.Repeat("漢", 1400), // 4,200 bytes
+			wantLine: strings.Repeat("漢", 1400),
 		},
 	}
 	for _, tt := range tests {
@@ -266,7 +275,7 @@ func TestRefusedMessagesClose(t *testing.T) {
 		{
 			name:   "longer than the read limit",
 			typ:    websocket.TextMessage,
-			msg:    []byte(strings.Repeat("😀", maxLine+1)),
+			msg:    []byte(strings.Repeat("😀", maxLine/4+1)), // 4 bytes each
 			code:   websocket.StatusMessageTooBig,
 			reason: "",
 		},
@@ -294,8 +303,9 @@ func TestRefusedMessagesClose(t *testing.T) {
 	}
 }
 
-// A member that stops reading fills its queue and is dropped with 1008,
-// while the others go on receiving every event, each within testTimeout.
+// A member that stops reading falls behind until the hub drops it with
+// 1008, while the others go on receiving every event, each within
+// testTimeout, and hear that it left.
 func TestSlowMemberIsDropped(t *testing.T) {
 	_, url := startChat(t)
 	alice := join(t, url, "alice")
@@ -306,13 +316,12 @@ func TestSlowMemberIsDropped(t *testing.T) {
 	expect(t, bob, joinJSON("carol"))
 
 	// From here on nobody reads carol's connection: her TCP buffers fill,
-	// then her queue. The longest lines allowed fill them soonest.
+	// then her backlog. The longest lines allowed fill them soonest.
 	line := func(i int) string {
-		return fmt.Sprintf("%05d", i) + strings.Repeat("😀", maxLine-5)
+		return fmt.Sprintf("%05d", i) + strings.Repeat("😀", (maxLine-5)/4)
 	}
 	// Alice sends a line only once alice and bob have both received the
-	// one before, so their queues never hold more than one event: only a
-	// member that does not read can fall behind.
+	// one before, so only a member that does not read can fall behind.
 	const maxLines = 50000
 	leftAt := [2]int{-1, -1} // for alice and bob: the line after which carol left
 	sent := 0
@@ -335,12 +344,12 @@ func TestSlowMemberIsDropped(t *testing.T) {
 	if leftAt[0] != leftAt[1] {
 		t.Fatalf("carol left after line %d for alice, after line %d for bob", leftAt[0], leftAt[1])
 	}
-	if leftAt[0] < queueLen {
-		t.Fatalf("carol left after line %d, before her queue of %d could fill", leftAt[0], queueLen)
+	if lineBytes := len(messageJSON("alice", line(0))); (leftAt[0]+1)*lineBytes < backlogLimit {
+		t.Fatalf("carol left after line %d, before a backlog of %d bytes could build up", leftAt[0], backlogLimit)
 	}
 
-	// Carol gets the lines queued before she was dropped, in order and
-	// without a gap, then the close frame.
+	// Carol gets a run of lines in order and without a gap, those that
+	// reached her socket before she was dropped, then the close frame.
 	received := 0
 	for ; ; received++ {
 		carol.SetReadDeadline(time.Now().Add(testTimeout))
@@ -356,9 +365,8 @@ func TestSlowMemberIsDropped(t *testing.T) {
 			t.Fatalf("carol's line %d: got %.60q…, want %.60q…", received, msg, want)
 		}
 	}
-	// Line leftAt found her queue full; every line before it was queued.
-	if received != leftAt[0] {
-		t.Errorf("carol received %d lines, want the %d before line %d", received, leftAt[0], leftAt[0])
+	if received > leftAt[0]+1 {
+		t.Errorf("carol received %d lines, more than were sent before she left", received)
 	}
 	t.Logf("carol was dropped after line %d and had received %d", leftAt[0], received)
 }
@@ -407,4 +415,24 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 	expectLog(t, logs,
 		alice.LocalAddr().String()+" closed 1001",
 		bob.LocalAddr().String()+" closed 1001")
+}
+
+// The page knows the server's limit, in bytes, so that it refuses a line
+// the server would close the connection for.
+func TestPageCarriesTheLimit(t *testing.T) {
+	rm := newRoom()
+	srv := httptest.NewServer(rm.routes())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("const maxLine = %d;", maxLine); !strings.Contains(string(body), want) {
+		t.Fatalf("the page does not say %q", want)
+	}
 }
