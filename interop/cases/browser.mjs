@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { start } from '../lib/servers.mjs';
-import { needBrowser, openPage, screenshot, waitForLogItem, waitForText, WAIT_MS } from '../lib/browser.mjs';
+import { needBrowser, openPage, PHONE, screenshot, waitForLogItem, waitForText, WAIT_MS } from '../lib/browser.mjs';
 
 const TIMEOUT_MS = 45_000; // per test
 
@@ -102,6 +102,127 @@ describe('Chromium', () => {
 
     await screenshot(voter, 'vote-voter');
     await screenshot(watcher, 'vote-watcher');
+  });
+
+  // On a phone: each page sets its viewport (else Chromium lays it out 980
+  // pixels wide and shrinks it), long unbroken text wraps instead of
+  // widening the page, and nothing the page asks for fails. A browser
+  // with a window asks for /favicon.ico, which the examples do not serve,
+  // unless the page names an icon; headless Chromium never asks, so the
+  // test checks that the page names one.
+  const LONG_WORD = 'token=' + 'eyJhbGciOiJIUzI1NiJ9'.repeat(12); // nowhere to break
+  const phone = {
+    echo: async (page) => {
+      await waitForLogItem(page, /^connected/);
+      await page.fill('#text', LONG_WORD);
+      await page.click('#send');
+      await waitForLogItem(page, '← ' + LONG_WORD);
+    },
+    chat: async (page) => {
+      await join(page, 'dave');
+      await say(page, LONG_WORD);
+      await waitForLogItem(page, 'dave: ' + LONG_WORD, 'dave');
+    },
+    vote: (page) => waitForText(page, '#count-1', /^\d+$/),
+  };
+  for (const [name, use] of Object.entries(phone)) {
+    test(`${name}: on a phone the page fits its screen, long text wraps, and nothing 404s`, { timeout: TIMEOUT_MS }, async (t) => {
+      if (!(await needBrowser(t))) return;
+      const server = await start(name, t);
+      const page = await openPage(t, server.url, PHONE);
+      await use(page);
+      const { inner, scroll } = await page.evaluate(() => ({
+        inner: window.innerWidth,
+        scroll: document.documentElement.scrollWidth,
+      }));
+      await screenshot(page, `${name}-phone`);
+      assert.equal(inner, PHONE.viewport.width, 'the page is laid out wider than the phone: no <meta name="viewport">, or something too wide to fit');
+      assert.ok(scroll <= inner, `the page is ${scroll} pixels wide on a ${inner}-pixel screen: something does not wrap`);
+      assert.deepEqual(page.failedRequests, [], 'requests that failed');
+      assert.ok(await page.evaluate(() => !!document.querySelector('link[rel~="icon"][href]')),
+        'the page names no icon: a browser would ask for /favicon.ico and get 404');
+    });
+  }
+
+  test('echo: closing shows the code, disables the form, and the server logs the code', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('echo', t);
+    const page = await openPage(t, server.url);
+    await waitForLogItem(page, /^connected/);
+    await page.click('#close');
+    await waitForLogItem(page, 'closed: 1000 bye');
+    for (const id of ['#text', '#send', '#close']) {
+      assert.ok(await page.isDisabled(id), `${id} is still enabled after the close`);
+    }
+    await server.waitForLine('closed 1000', { timeoutMs: WAIT_MS });
+    await screenshot(page, 'echo-closed');
+  });
+
+  test('chat: a long paste goes through when it fits the limit, and is held back with a notice when it does not', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('chat', t);
+    const alice = await openPage(t, server.url);
+    const bob = await openPage(t, server.url);
+    await join(alice, 'alice');
+    await join(bob, 'bob');
+    await waitForLogItem(alice, 'bob joined', 'alice');
+
+    // 1,400 Chinese characters: 4,200 bytes, under the 8 KiB limit.
+    const fits = '长'.repeat(1400);
+    await say(alice, fits);
+    await waitForLogItem(bob, 'alice: ' + fits, 'bob');
+    await waitForLogItem(alice, 'alice: ' + fits, 'alice');
+
+    // 3,000 of them, 9,000 bytes: not sent, and the page says why.
+    const tooLong = '长'.repeat(3000);
+    await say(alice, tooLong);
+    await waitForText(alice, '#notice', /9000 bytes.*8192/, 'alice');
+    assert.ok(await alice.isVisible('#notice'), 'the notice is hidden');
+    assert.equal(await alice.inputValue('#text'), tooLong, 'the refused line was cleared from the input');
+    await screenshot(alice, 'chat-long-paste');
+
+    // Still connected: the next line reaches bob, and nobody saw a close.
+    await say(alice, 'shorter, then');
+    await waitForLogItem(bob, 'alice: shorter, then', 'bob');
+    for (const [who, page] of [['alice', alice], ['bob', bob]]) {
+      const log = await page.locator('#log li').allTextContents();
+      assert.ok(!log.some((l) => l.startsWith('closed:') || l === 'alice left'), `${who} saw ${JSON.stringify(log)}`);
+      assert.ok(!log.some((l) => l.includes(tooLong)), `${who} received the refused line`);
+    }
+  });
+
+  test('chat: a line over the limit sent anyway closes with 1009, shown by the page and logged by the server', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('chat', t);
+    const alice = await openPage(t, server.url);
+    const bob = await openPage(t, server.url);
+    await join(alice, 'alice');
+    await join(bob, 'bob');
+    await waitForLogItem(alice, 'bob joined', 'alice');
+
+    // Past the page's own check, as a script in the console would.
+    await alice.evaluate(() => ws.send('x'.repeat(9000)));
+    await waitForLogItem(alice, /^closed: 1009\b/, 'alice');
+    for (const id of ['#text', '#send', '#leave']) {
+      assert.ok(await alice.isDisabled(id), `${id} is still enabled after the close`);
+    }
+    await waitForLogItem(bob, 'alice left', 'bob');
+    await server.waitForLine('closed 1009', { timeoutMs: WAIT_MS });
+    await screenshot(alice, 'chat-1009');
+  });
+
+  test('vote: a server that stops closes the page with 1001, which shows it and disables the buttons', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('vote', t);
+    const page = await openPage(t, server.url);
+    await waitForText(page, '#count-1', /^\d+$/);
+    await server.stop();
+    await waitForText(page, '#status', /^closed: 1001\b/);
+    for (const b of await page.locator('#poll button').all()) {
+      assert.ok(await b.isDisabled(), 'a vote button is still enabled after the close');
+    }
+    await server.waitForLine('closed 1001', { timeoutMs: WAIT_MS });
+    await screenshot(page, 'vote-closed');
   });
 
   // Closing a tab is "going away" (RFC 6455 section 7.4.1): the browser

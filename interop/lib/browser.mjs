@@ -27,14 +27,24 @@ export async function needBrowser(t) {
   return !!playwright && needChromium(t);
 }
 
+// A phone's screen, for openPage: a page without a viewport meta tag is
+// laid out 980 pixels wide on it, and shown shrunk.
+export const PHONE = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
 // openPage returns a new page in a new context, closed when the test ends.
-// Call needBrowser first.
-export async function openPage(t, url) {
+// Call needBrowser first. options are the context's (PHONE, say); the
+// default is a desktop window. The page's failedRequests lists every
+// request that got an HTTP error or no answer, such as a /favicon.ico 404.
+export async function openPage(t, url, options = { viewport: { width: 800, height: 500 } }) {
   browserPromise ??= playwright.chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
   const browser = await browserPromise;
-  const context = await browser.newContext({ viewport: { width: 800, height: 500 } });
+  const context = await browser.newContext(options);
   t.after(() => context.close());
+  const failedRequests = [];
+  context.on('response', (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
+  context.on('requestfailed', (r) => failedRequests.push(`${r.failure()?.errorText} ${r.url()}`));
   const page = await context.newPage();
+  page.failedRequests = failedRequests;
   page.setDefaultTimeout(WAIT_MS);
   page.setDefaultNavigationTimeout(WAIT_MS);
   await page.goto(url);
