@@ -110,11 +110,13 @@ func (e *CloseError) Unwrap() error { return e.err }
 //     over the read limit;
 //   - otherwise the code of the peer's close frame (a *CloseError):
 //     StatusNoStatusReceived if it carried none, and StatusAbnormalClosure
-//     if the connection was lost without one.
+//     if the connection ended without one: lost, or closed by a read
+//     deadline.
 //
 // A read that ends because this side closed first, and no answer came,
 // returns ErrClosed, for which CloseStatus returns 0: the application
-// knows the code it sent.
+// knows the code it sent. So does an error that leaves the connection
+// open, such as a message that ReadJSON could not decode.
 //
 //	if websocket.CloseStatus(err) == websocket.StatusMessageTooBig { … }
 func CloseStatus(err error) StatusCode {

@@ -543,9 +543,11 @@ func TestCloseStatus(t *testing.T) {
 			want: StatusAbnormalClosure,
 		},
 		{
+			// The connection is closed then, and the peer sees no close
+			// frame.
 			name: "the read deadline passes",
 			end:  func(c *Conn, peer net.Conn) { c.SetReadDeadline(time.Now()) },
-			want: 0,
+			want: StatusAbnormalClosure,
 		},
 	}
 	for _, tt := range tests {
@@ -571,7 +573,47 @@ func TestCloseStatus(t *testing.T) {
 			t.Fatalf("read after Close: %v, CloseStatus %d; want ErrClosed and 0", err, CloseStatus(err))
 		}
 	})
+	t.Run("this side closed first while a goroutine read, and no answer came", func(t *testing.T) {
+		c, peer := tcpTestPairWith(t, config{closeTimeout: 50 * time.Millisecond})
+		ended := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			ended <- err
+		}()
+		// The close frame is read, and never answered.
+		go readRawFrame(peer, rawFrameLimit)
+		c.CloseWithStatus(StatusGoingAway, "")
+		err := connTestWait(t, ended, "the read to end")
+		if !errors.Is(err, ErrClosed) || CloseStatus(err) != 0 {
+			t.Fatalf("read while closing: %v, CloseStatus %d; want ErrClosed and 0", err, CloseStatus(err))
+		}
+	})
 	if got := CloseStatus(nil); got != 0 {
 		t.Fatalf("CloseStatus(nil) = %d", got)
+	}
+}
+
+// A read that ends the connection (its deadline passed, or the peer
+// vanished) closes it: writes and Close then return ErrClosed, as after
+// Close, not the error of a write to a closed socket.
+func TestWritesAfterReadEnded(t *testing.T) {
+	ends := map[string]func(c *Conn, peer net.Conn){
+		"the read deadline passes": func(c *Conn, peer net.Conn) { c.SetReadDeadline(time.Now()) },
+		"the peer vanishes":        func(c *Conn, peer net.Conn) { peer.Close() },
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			c, peer := tcpTestPairWith(t, config{})
+			end(c, peer)
+			if _, _, err := c.ReadMessage(); CloseStatus(err) != StatusAbnormalClosure {
+				t.Fatalf("read: %v, want the end of the connection (1006)", err)
+			}
+			if err := c.WriteMessage(TextMessage, []byte("late")); !errors.Is(err, ErrClosed) {
+				t.Errorf("WriteMessage after the read ended: %v, want ErrClosed", err)
+			}
+			if err := c.Close(); !errors.Is(err, ErrClosed) {
+				t.Errorf("Close after the read ended: %v, want ErrClosed", err)
+			}
+		})
 	}
 }

@@ -42,8 +42,9 @@ var (
 	// StatusMessageTooBig.
 	ErrReadLimit = errors.New("websocket: message exceeds the read limit")
 
-	// ErrClosed is returned by operations on a connection after Close, and
-	// by writes after a close frame has been sent.
+	// ErrClosed is returned by operations on a connection after Close, by
+	// writes after a close frame has been sent, and by writes after a read
+	// ended the connection.
 	ErrClosed = errors.New("websocket: use of closed connection")
 )
 
@@ -238,9 +239,11 @@ func (c *Conn) SetReadLimit(limit int64) {
 	c.readLimit.Store(limit)
 }
 
-// SetReadDeadline sets the time by which a read must complete. After a
-// read fails for its deadline, the connection is closed and every further
-// read fails. A zero time means no deadline.
+// SetReadDeadline sets the time by which a read must complete. A read that
+// fails for its deadline closes the connection, without a close frame, and
+// returns a *CloseError with StatusAbnormalClosure that wraps
+// os.ErrDeadlineExceeded; every further read returns it too. A zero time
+// means no deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.t.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the time by which a write must complete. After a
@@ -462,8 +465,8 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 		return nil
 	}
 	// A goroutine is reading: it will see the peer's close and close the
-	// transport. The deadline makes it give up in time.
-	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	// transport. The deadline makes it give up in time; done, made first,
+	// tells it that its deadline is ours (see abnormal).
 	c.closeMu.Lock()
 	if c.closed {
 		c.closeMu.Unlock()
@@ -474,6 +477,7 @@ func (c *Conn) CloseWithStatus(code StatusCode, reason string) error {
 	}
 	done := c.done
 	c.closeMu.Unlock()
+	c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
 	t := time.NewTimer(c.closeTimeout)
 	defer t.Stop()
 	select {

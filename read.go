@@ -381,20 +381,32 @@ func midFrame(err error) error {
 }
 
 // abnormal turns a transport error during a read into the CloseError an
-// application sees when the peer vanished without a close frame. Failures
-// of the protocol pass through.
+// application sees when the connection ended without a close frame: the
+// peer vanished, or the read deadline passed (the error then wraps
+// os.ErrDeadlineExceeded), which closes the connection too. Failures of
+// the protocol pass through. A read that Close, in another goroutine,
+// ended, or whose wait for the answer to Close timed out, returns
+// ErrClosed.
 func (c *Conn) abnormal(err error) error {
 	var f *failure
 	switch {
-	case errors.As(err, &f), errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.As(err, &f):
 		return err
 	case c.keepAliveExpired():
 		return &CloseError{Code: StatusAbnormalClosure, err: ErrPongTimeout}
-	case errors.Is(err, net.ErrClosed):
-		// Close, in another goroutine, ended the wait.
+	case errors.Is(err, net.ErrClosed),
+		errors.Is(err, os.ErrDeadlineExceeded) && c.closing():
 		return ErrClosed
 	}
 	return &CloseError{Code: StatusAbnormalClosure, err: err}
+}
+
+// closing reports whether CloseWithStatus waits for the peer's answer, in
+// which case the read deadline is that wait's.
+func (c *Conn) closing() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.done != nil
 }
 
 // ---- UTF-8 ----

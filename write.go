@@ -7,8 +7,10 @@ package websocket
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 )
 
@@ -401,12 +403,17 @@ func (c *Conn) writable() error {
 // write may have left part of a frame on the wire, after which nothing more
 // can be sent, so the connection is closed.
 func (c *Conn) wrote(err error) error {
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, net.ErrClosed):
+		// The connection was closed already, by a read that ended it.
+		c.writeErr = ErrClosed
+	default:
 		c.writeErr = fmt.Errorf("websocket: write: %w", err)
-		c.closeTransport()
-		return c.writeErr
 	}
-	return nil
+	c.closeTransport()
+	return c.writeErr
 }
 
 // nextMaskKey returns a fresh masking key from crypto/rand (§5.3, §10.3):
