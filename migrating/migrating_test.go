@@ -47,9 +47,9 @@ var programs = []program{
 var sides = []string{"before", "after"}
 
 // skipMissing lists the sides that may be missing: their subtests skip
-// rather than fail. The after ports are not written yet; once they are,
-// empty this, and a port that goes missing fails the test.
-var skipMissing = map[string]bool{"after": true}
+// rather than fail. Every port is written: a side that goes missing fails
+// the test.
+var skipMissing = map[string]bool{}
 
 const (
 	wait         = 5 * time.Second  // bounds every wait on the network
@@ -96,13 +96,16 @@ func TestPrograms(t *testing.T) {
 }
 
 // build compiles the program in dir, as `go build` run there would, into
-// a temporary directory, and returns the binary's path.
+// a temporary directory, and returns the binary's path. It builds with the
+// race detector: the ports write to a connection from several goroutines
+// at once (a hub's, a shutdown's, a handler's), which gorilla forbids and
+// this library allows, and a data race there fails the test.
 func build(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Dir(dir))+"-"+filepath.Base(dir))
 	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-race", "-buildvcs=false", "-o", bin, ".")
 	cmd.Dir = dir
 	// Each program is a module of its own: no workspace may mix them.
 	cmd.Env = append(os.Environ(), "GOWORK=off")
@@ -114,8 +117,34 @@ func build(t *testing.T, dir string) string {
 
 // server is a running program.
 type server struct {
-	side string // "before" or "after"
-	addr string // host:port, as it said it listens
+	side   string // "before" or "after"
+	addr   string // host:port, as it said it listens
+	stderr *lockedBuffer
+	stop   func() // sends SIGINT and waits for the exit, once
+}
+
+// shutdown stops the server while c, connected to it, waits in a read,
+// and returns the close code c sees.
+func (s *server) shutdown(t *testing.T, c *websocket.Conn) websocket.StatusCode {
+	t.Helper()
+	ended := make(chan error, 1)
+	go func() {
+		c.SetReadDeadline(time.Now().Add(wait))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	s.stop()
+	err := <-ended
+	t.Logf("at shutdown: %v", err)
+	code := websocket.CloseStatus(err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection outlived the server by %v", wait)
+	}
+	return code
 }
 
 func (s *server) url(scheme, path string) string { return scheme + "://" + s.addr + path }
@@ -127,10 +156,10 @@ func (s *server) url(scheme, path string) string { return scheme + "://" + s.add
 func start(t *testing.T, bin string) *server {
 	t.Helper()
 	stdout := &firstLine{line: make(chan string, 1)}
-	var stderr lockedBuffer
+	stderr := newLockedBuffer()
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	cmd.Stdout = stdout
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,23 +169,30 @@ func start(t *testing.T, bin string) *server {
 		exitErr = cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-			if exitErr != nil {
-				t.Errorf("after SIGINT: %v", exitErr)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+				if exitErr != nil {
+					t.Errorf("after SIGINT: %v", exitErr)
+				}
+			case <-time.After(stopTimeout):
+				cmd.Process.Kill()
+				<-exited
+				t.Errorf("still running %v after SIGINT: killed", stopTimeout)
 			}
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("still running %v after SIGINT: killed", stopTimeout)
-		}
-		if rest := stdout.rest(); rest != "" {
-			t.Errorf("printed more than the listening line to stdout: %q", rest)
-		}
-		t.Logf("the program's stderr:\n%s", stderr.String())
-	})
+			if rest := stdout.rest(); rest != "" {
+				t.Errorf("printed more than the listening line to stdout: %q", rest)
+			}
+			if strings.Contains(stderr.String(), "WARNING: DATA RACE") {
+				t.Errorf("the race detector found a data race")
+			}
+			t.Logf("the program's stderr:\n%s", stderr.String())
+		})
+	}
+	t.Cleanup(stop)
 
 	var line string
 	select {
@@ -173,7 +209,7 @@ func start(t *testing.T, bin string) *server {
 	if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
 		t.Fatalf("listening line %q: want the address it listens on, 127.0.0.1:PORT", line)
 	}
-	return &server{addr: addr}
+	return &server{addr: addr, stderr: stderr, stop: stop}
 }
 
 // firstLine is a program's stdout: it sends the first line to line and
@@ -208,15 +244,54 @@ func (w *firstLine) rest() string {
 	return w.buf.String()
 }
 
+// lockedBuffer is a program's stderr, which tests may wait on.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced on every write
+}
+
+func newLockedBuffer() *lockedBuffer {
+	return &lockedBuffer{written: make(chan struct{})}
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	close(b.written)
+	b.written = make(chan struct{})
 	return b.buf.Write(p)
+}
+
+// line waits until a whole line containing s has been written, and
+// returns it.
+func (b *lockedBuffer) line(t *testing.T, s string) string {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		b.mu.Lock()
+		text, written := b.buf.String(), b.written
+		b.mu.Unlock()
+		for line := range strings.Lines(text) {
+			if strings.Contains(line, s) && strings.HasSuffix(line, "\n") {
+				return strings.TrimSuffix(line, "\n")
+			}
+		}
+		select {
+		case <-written:
+		case <-timeout:
+			t.Fatalf("no line naming %s on the program's stderr within %v:\n%s", s, wait, text)
+		}
+	}
+}
+
+// logsCode reports whether the program's log line about the connection
+// whose client side is c names the close code the client saw.
+func (s *server) logsCode(t *testing.T, c *websocket.Conn, code websocket.StatusCode) bool {
+	t.Helper()
+	line := s.stderr.line(t, c.LocalAddr().String())
+	t.Logf("%s logged: %s", s.side, line)
+	return strings.Contains(line, fmt.Sprint(uint16(code)))
 }
 
 func (b *lockedBuffer) String() string {
@@ -240,6 +315,13 @@ func checkSide[T comparable](t *testing.T, s *server, want map[string]*T, got T)
 	}
 }
 
+// shutdownSide is what a client connected when the program is stopped
+// sees: the close code, StatusAbnormalClosure when TCP ends without a
+// close frame.
+type shutdownSide struct {
+	code websocket.StatusCode
+}
+
 // outcome is what became of a message that a server may refuse: echoed;
 // the connection closed, with the code the client saw
 // (StatusAbnormalClosure when no close frame came); or, when neither,
@@ -247,6 +329,9 @@ func checkSide[T comparable](t *testing.T, s *server, want map[string]*T, got T)
 type outcome struct {
 	echoed bool
 	close  websocket.StatusCode
+	// logsCode says, for a close, whether the server's log of it names
+	// the code.
+	logsCode bool
 }
 
 // dial connects to url; the connection is closed at the end of the test,
@@ -290,12 +375,17 @@ type chatSide struct {
 	// overLimit is the close code a member sees after sending a message
 	// longer than the room's limit of 512 bytes.
 	overLimit websocket.StatusCode
+	// logsCode says whether the server's log of that connection's end
+	// names the code.
+	logsCode bool
 }
 
 var chatSides = map[string]*chatSide{
-	// gorilla sends 1009 from SetReadLimit, then drops TCP.
+	// gorilla sends 1009 from SetReadLimit, then drops TCP; the read
+	// error, ErrReadLimit, does not carry the code.
 	"before": {overLimit: websocket.StatusMessageTooBig},
-	"after":  {overLimit: websocket.StatusMessageTooBig},
+	// CloseStatus gives the code this side sent.
+	"after": {overLimit: websocket.StatusMessageTooBig, logsCode: true},
 }
 
 // chatter is a member of the chat, whose messages a goroutine of its own
@@ -487,9 +577,21 @@ func chatScript(t *testing.T, s *server) {
 	err := bob.end(t)
 	code, _ := closeCode(err)
 	t.Logf("over the limit: %v", err)
-	checkSide(t, s, chatSides, chatSide{overLimit: code})
+	checkSide(t, s, chatSides, chatSide{overLimit: code, logsCode: s.logsCode(t, bob.conn, code)})
 	send(t, alice.conn, "alice: still here")
 	alice.expect(t, "alice: still here")
+
+	// The program stops: the room says goodbye.
+	s.stop()
+	code, _ = closeCode(alice.end(t))
+	checkSide(t, s, chatShutdown, shutdownSide{code})
+}
+
+var chatShutdown = map[string]*shutdownSide{
+	// The room's goroutine closes every queue, and each write pump sends
+	// 1001.
+	"before": {websocket.StatusGoingAway},
+	"after":  {websocket.StatusGoingAway},
 }
 
 // checkPage asserts that url serves an HTML page.
@@ -519,14 +621,20 @@ type echoSide struct {
 var jsonSides = map[string]*echoSide{
 	// ReadJSON decodes the first value and ignores the rest; on an error
 	// the handler returns and its deferred Close drops TCP without a
-	// close frame. WriteJSON encodes with json.Encoder, which ends every
-	// value with a newline.
+	// close frame, and logs the decoding error. WriteJSON encodes with
+	// json.Encoder, which ends every value with a newline.
 	"before": {
 		notJSON:  outcome{close: websocket.StatusAbnormalClosure},
 		trailing: outcome{echoed: true},
 		newline:  true,
 	},
-	"after": nil, // for the port to decide
+	// ReadJSON refuses trailing text, as json.Unmarshal does; the port
+	// closes with 1007 and a reason (MIGRATING.md's idiom), and logs it.
+	"after": {
+		notJSON:  outcome{close: websocket.StatusInvalidFramePayloadData, logsCode: true},
+		trailing: outcome{close: websocket.StatusInvalidFramePayloadData, logsCode: true},
+		newline:  true,
+	},
 }
 
 type echoRequest struct {
@@ -541,7 +649,23 @@ type echoReply struct {
 }
 
 func jsonScript(t *testing.T, s *server) {
-	jsonEcho(t, s, s.url("ws", "/echo"), jsonSides)
+	url := s.url("ws", "/echo")
+	jsonEcho(t, s, url, jsonSides)
+
+	// A client in the middle of a conversation when the program stops.
+	c := dial(t, url)
+	send(t, c, `{"seq":1,"text":"still here"}`)
+	readReply(t, c, "still here")
+	checkSide(t, s, jsonShutdown, shutdownSide{s.shutdown(t, c)})
+}
+
+var jsonShutdown = map[string]*shutdownSide{
+	// Shutdown leaves upgraded connections alone, and they end with the
+	// process, without a close frame.
+	"before": {websocket.StatusAbnormalClosure},
+	// The request's context ends with the signal (BaseContext), and the
+	// handler closes with 1001 (MIGRATING.md, Shutting down).
+	"after": {websocket.StatusGoingAway},
 }
 
 // jsonEcho runs the echo script against url.
@@ -575,8 +699,14 @@ func jsonEcho(t *testing.T, s *server, url string, sides map[string]*echoSide) {
 		}
 	}
 
-	got.notJSON = outcomeOf(t, url, `this is not JSON`)
-	got.trailing = outcomeOf(t, url, `{"seq":1,"text":"a"} and then some`)
+	// Done: a client that closes is answered at once, where one that
+	// goes quiet would hold a port's shutdown for its close timeout.
+	if err := c.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	got.notJSON = outcomeOf(t, s, url, `this is not JSON`)
+	got.trailing = outcomeOf(t, s, url, `{"seq":1,"text":"a"} and then some`)
 	checkSide(t, s, sides, got)
 }
 
@@ -606,7 +736,7 @@ func readReply(t *testing.T, c *websocket.Conn, sent string) reply {
 
 // outcomeOf sends payload on a connection of its own, and returns what
 // the server made of it.
-func outcomeOf(t *testing.T, url, payload string) outcome {
+func outcomeOf(t *testing.T, s *server, url, payload string) outcome {
 	t.Helper()
 	c := dial(t, url)
 	send(t, c, payload)
@@ -621,7 +751,7 @@ func outcomeOf(t *testing.T, url, payload string) outcome {
 		t.Fatalf("%q: neither echoed nor closed: %v", payload, err)
 	}
 	t.Logf("%q: %v", payload, err)
-	return outcome{close: code}
+	return outcome{close: code, logsCode: s.logsCode(t, c, code)}
 }
 
 // The coder echo (coder-echo): the JSON echo at /echo, and ticks
@@ -630,14 +760,20 @@ func outcomeOf(t *testing.T, url, payload string) outcome {
 
 var coderEchoSides = map[string]*echoSide{
 	// wsjson.Read closes with 1007 when json.Unmarshal fails, which it
-	// does on trailing text too. wsjson.Write, like gorilla's WriteJSON,
-	// ends every value with a newline.
+	// does on trailing text too; CloseStatus of its error is -1, so the
+	// log has no code. wsjson.Write, like gorilla's WriteJSON, ends every
+	// value with a newline.
 	"before": {
 		notJSON:  outcome{close: websocket.StatusInvalidFramePayloadData},
 		trailing: outcome{close: websocket.StatusInvalidFramePayloadData},
 		newline:  true,
 	},
-	"after": nil, // for the port to decide
+	// The same on the wire; the log names the code.
+	"after": {
+		notJSON:  outcome{close: websocket.StatusInvalidFramePayloadData, logsCode: true},
+		trailing: outcome{close: websocket.StatusInvalidFramePayloadData, logsCode: true},
+		newline:  true,
+	},
 }
 
 // ticksSide is what coder-echo sides may do differently at /ticks.
@@ -646,9 +782,10 @@ type ticksSide struct {
 }
 
 var ticksSides = map[string]*ticksSide{
-	// CloseRead closes with 1008 on any data message.
+	// CloseRead closes with 1008 on any data message, and so does the
+	// port's reading goroutine (MIGRATING.md's idiom).
 	"before": {data: outcome{close: websocket.StatusPolicyViolation}},
-	"after":  nil, // for the port to decide
+	"after":  {data: outcome{close: websocket.StatusPolicyViolation}},
 }
 
 type tick struct {
@@ -690,6 +827,41 @@ func coderScript(t *testing.T, s *server) {
 	c = dial(t, s.url("ws", "/ticks"))
 	send(t, c, "hello?")
 	checkSide(t, s, ticksSides, ticksSide{data: untilClosed(t, c)})
+
+	// A client of each endpoint when the program stops.
+	echo := dial(t, s.url("ws", "/echo"))
+	send(t, echo, `{"seq":1,"text":"still here"}`)
+	readReply(t, echo, "still here")
+	ticks := dial(t, s.url("ws", "/ticks"))
+	ticks.SetReadDeadline(time.Now().Add(wait))
+	if _, _, err := ticks.ReadMessage(); err != nil {
+		t.Fatalf("waiting for a tick: %v", err)
+	}
+	codes := make(chan websocket.StatusCode, 1)
+	go func() { codes <- untilEnd(ticks) }()
+	echoCode := s.shutdown(t, echo)
+	checkSide(t, s, coderShutdown, [2]shutdownSide{{echoCode}, {<-codes}})
+}
+
+// untilEnd reads c until it ends, at most wait from now, and returns the
+// close code.
+func untilEnd(c *websocket.Conn) websocket.StatusCode {
+	c.SetReadDeadline(time.Now().Add(wait))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// coderShutdown is what a client of /echo and one of /ticks see when the
+// program stops.
+var coderShutdown = map[string]*[2]shutdownSide{
+	// Shutdown leaves upgraded connections alone, and they end with the
+	// process, without a close frame.
+	"before": {{websocket.StatusAbnormalClosure}, {websocket.StatusAbnormalClosure}},
+	// Both endpoints close with 1001 when the signal comes.
+	"after": {{websocket.StatusGoingAway}, {websocket.StatusGoingAway}},
 }
 
 // untilClosed reads c, skipping data messages, until it closes, or until a
