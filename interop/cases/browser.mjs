@@ -20,6 +20,29 @@ async function say(page, text) {
   await page.click('#send');
 }
 
+// aliceAndBob starts the chat with two members in it, each on a page.
+async function aliceAndBob(t) {
+  const server = await start('chat', t);
+  const alice = await openPage(t, server.url);
+  const bob = await openPage(t, server.url);
+  await join(alice, 'alice');
+  await join(bob, 'bob');
+  await waitForLogItem(alice, 'bob joined', 'alice');
+  return { server, alice, bob };
+}
+
+// expectDisabled checks that a closed page's controls, every element
+// each selector matches, are disabled.
+async function expectDisabled(page, selectors) {
+  for (const sel of selectors) {
+    const elements = await page.locator(sel).all();
+    assert.ok(elements.length > 0, `no ${sel} on the page`);
+    for (const el of elements) {
+      assert.ok(await el.isDisabled(), `${sel} is still enabled after the close`);
+    }
+  }
+}
+
 describe('Chromium', () => {
   test('echo: the page sends 你好，世界 and shows the echo', { timeout: TIMEOUT_MS }, async (t) => {
     if (!(await needBrowser(t))) return;
@@ -55,13 +78,7 @@ describe('Chromium', () => {
 
   test('chat: alice and bob see each other join, talk and leave', { timeout: TIMEOUT_MS }, async (t) => {
     if (!(await needBrowser(t))) return;
-    const server = await start('chat', t);
-    const alice = await openPage(t, server.url);
-    const bob = await openPage(t, server.url);
-
-    await join(alice, 'alice');
-    await join(bob, 'bob');
-    await waitForLogItem(alice, 'bob joined', 'alice');
+    const { server, alice, bob } = await aliceAndBob(t);
 
     await say(alice, 'hi bob');
     await waitForLogItem(alice, 'alice: hi bob', 'alice');
@@ -151,21 +168,14 @@ describe('Chromium', () => {
     await waitForLogItem(page, /^connected/);
     await page.click('#close');
     await waitForLogItem(page, 'closed: 1000 bye');
-    for (const id of ['#text', '#send', '#close']) {
-      assert.ok(await page.isDisabled(id), `${id} is still enabled after the close`);
-    }
+    await expectDisabled(page, ['#text', '#send', '#close']);
     await server.waitForLine('closed 1000', { timeoutMs: WAIT_MS });
     await screenshot(page, 'echo-closed');
   });
 
   test('chat: a long paste goes through when it fits the limit, and is held back with a notice when it does not', { timeout: TIMEOUT_MS }, async (t) => {
     if (!(await needBrowser(t))) return;
-    const server = await start('chat', t);
-    const alice = await openPage(t, server.url);
-    const bob = await openPage(t, server.url);
-    await join(alice, 'alice');
-    await join(bob, 'bob');
-    await waitForLogItem(alice, 'bob joined', 'alice');
+    const { server, alice, bob } = await aliceAndBob(t);
 
     // 1,400 Chinese characters: 4,200 bytes, under the 8 KiB limit.
     const fits = '长'.repeat(1400);
@@ -193,19 +203,12 @@ describe('Chromium', () => {
 
   test('chat: a line over the limit sent anyway closes with 1009, shown by the page and logged by the server', { timeout: TIMEOUT_MS }, async (t) => {
     if (!(await needBrowser(t))) return;
-    const server = await start('chat', t);
-    const alice = await openPage(t, server.url);
-    const bob = await openPage(t, server.url);
-    await join(alice, 'alice');
-    await join(bob, 'bob');
-    await waitForLogItem(alice, 'bob joined', 'alice');
+    const { server, alice, bob } = await aliceAndBob(t);
 
     // Past the page's own check, as a script in the console would.
     await alice.evaluate(() => ws.send('x'.repeat(9000)));
     await waitForLogItem(alice, /^closed: 1009\b/, 'alice');
-    for (const id of ['#text', '#send', '#leave']) {
-      assert.ok(await alice.isDisabled(id), `${id} is still enabled after the close`);
-    }
+    await expectDisabled(alice, ['#text', '#send', '#leave']);
     await waitForLogItem(bob, 'alice left', 'bob');
     await server.waitForLine('closed 1009', { timeoutMs: WAIT_MS });
     await screenshot(alice, 'chat-1009');
@@ -218,9 +221,7 @@ describe('Chromium', () => {
     await waitForText(page, '#count-1', /^\d+$/);
     await server.stop();
     await waitForText(page, '#status', /^closed: 1001\b/);
-    for (const b of await page.locator('#poll button').all()) {
-      assert.ok(await b.isDisabled(), 'a vote button is still enabled after the close');
-    }
+    await expectDisabled(page, ['#poll button']);
     await server.waitForLine('closed 1001', { timeoutMs: WAIT_MS });
     await screenshot(page, 'vote-closed');
   });
