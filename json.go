@@ -3,11 +3,13 @@ package websocket
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 )
 
-// errJSONTrailing is returned by ReadJSON for a message that holds more
-// than one JSON value.
+// errJSONTrailing is returned by ReadJSON for a message with more than
+// white space after its value: another value, or what is not JSON (then
+// wrapped with the decoder's *json.SyntaxError).
 var errJSONTrailing = errors.New("websocket: JSON message has data after its value")
 
 // ReadJSON reads the next message and decodes it, as JSON, into v. The
@@ -29,14 +31,19 @@ func (c *Conn) ReadJSON(v any) error {
 		}
 		return err
 	}
-	switch _, err := dec.Token(); err {
-	case io.EOF:
+	_, err = dec.Token()
+	var syntax *json.SyntaxError
+	switch {
+	case err == io.EOF:
 		return nil
-	case nil:
+	case err == nil:
 		return errJSONTrailing
-	default:
-		return err
+	case errors.As(err, &syntax):
+		// Not JSON after the value: say so first, since the decoder
+		// speaks only of what it was looking for.
+		return fmt.Errorf("%w: %w", errJSONTrailing, err)
 	}
+	return err
 }
 
 // WriteJSON sends v, encoded as JSON, in a text message: what

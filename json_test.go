@@ -112,8 +112,11 @@ func TestJSONReadBadMessages(t *testing.T) {
 		},
 		{
 			name: "garbage after the value",
-			msg:  `{"seq":1} ]`,
-			want: func(err error) bool { var e *json.SyntaxError; return errors.As(err, &e) },
+			msg:  `{"seq":1} and then some`,
+			want: func(err error) bool {
+				var e *json.SyntaxError
+				return errors.As(err, &e) && errors.Is(err, errJSONTrailing)
+			},
 		},
 		{
 			name: "wrong type for a field",
