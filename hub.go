@@ -64,6 +64,15 @@ type Hub struct {
 	// it.
 	Dropped func(c *Conn, err error)
 
+	// Bus, if set, shares the hub's broadcasts with the hubs of other
+	// processes that use the same bus and Topic: each message broadcast
+	// here is published, and each one published there reaches this hub's
+	// members as if broadcast here (see Bus). The hub subscribes when its
+	// first member is added, and keeps trying until it succeeds; Close
+	// ends the subscription. Set both before the hub is first used.
+	Bus   Bus
+	Topic string
+
 	mu      sync.Mutex
 	members map[*Conn]*hubMember
 	list    []*hubMember // the members, in the order they are written to
@@ -77,6 +86,7 @@ type Hub struct {
 	run     func()       // h.write, bound once
 	to      []*hubMember // the members write is writing to
 	z       hubDeflate
+	bus     hubBus
 }
 
 // hubDeflate is what a hub keeps for its members that compress: the
@@ -151,6 +161,7 @@ func (h *Hub) Add(c *Conn) error {
 	}
 	h.members[c] = m
 	h.list = append(h.list, m)
+	h.subscribe()
 	return nil
 }
 
@@ -175,12 +186,20 @@ func (h *Hub) Len() int {
 // Broadcast sends a message of type t with payload p to every connection
 // in the hub. It copies p and returns without waiting for the writes,
 // unless BacklogLimit bytes already wait for the hub's goroutine, in which
-// case it waits until they are taken. The only error is an invalid type.
+// case it waits until they are taken. With a Bus, it then publishes the
+// message, and returns the error if that fails: the hub's own members get
+// the message all the same. Otherwise the only error is an invalid type.
 func (h *Hub) Broadcast(t MessageType, p []byte) error {
 	op, err := t.opcode()
 	if err != nil {
 		return err
 	}
+	h.deliverLocal(op, p)
+	return h.publish(t, p)
+}
+
+// deliverLocal queues a message for the hub's members.
+func (h *Hub) deliverLocal(op opcode, p []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.taken.L == nil {
@@ -190,7 +209,7 @@ func (h *Hub) Broadcast(t MessageType, p []byte) error {
 		h.taken.Wait()
 	}
 	if len(h.list) == 0 {
-		return nil
+		return
 	}
 	h.pending = appendMessage(h.pending, op, p, nil)
 	if h.z.members > 0 {
@@ -203,7 +222,6 @@ func (h *Hub) Broadcast(t MessageType, p []byte) error {
 		}
 		go h.run()
 	}
-	return nil
 }
 
 func (h *Hub) limit() int {
