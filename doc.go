@@ -114,6 +114,14 @@
 // several messages. To send one message to a few connections of your
 // choosing, NewPreparedMessage and WritePreparedMessage encode it once.
 //
+// A room that spans several server processes, behind a load balancer,
+// gives each process's Hub the same Bus and Topic: what one broadcasts
+// reaches the members of all, through a message bus the processes share.
+// The modules github.com/rfc6455/websocket/bus/nats and .../bus/redis
+// adapt NATS and Redis, which deliver at most once:
+//
+//	room := &websocket.Hub{Bus: natsbus.New(nc), Topic: "chat.lobby"}
+//
 // # Concurrency
 //
 // One goroutine at a time may read: ReadMessage, NextReader and the reader
