@@ -40,6 +40,7 @@ const (
 
 // hubBus is a hub's subscription to its Bus.
 type hubBus struct {
+	pub    sync.Mutex // held by Broadcast from local delivery to publishing
 	mu     sync.Mutex
 	once   bool          // subscribing has begun
 	closed chan struct{} // closed by Close

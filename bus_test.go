@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 type busTestBroker struct {
 	mu         sync.Mutex
 	down       bool
+	yield      bool // Publish lets other goroutines run first, as a network write may
 	subs       map[*busTestSub]bool
 	subscribed chan string // the topic of each subscription made
 }
@@ -49,6 +51,9 @@ type busTestMsg struct {
 }
 
 func (b *busTestBus) Publish(topic string, t MessageType, p []byte) error {
+	if b.br.yield {
+		runtime.Gosched()
+	}
 	b.br.mu.Lock()
 	defer b.br.mu.Unlock()
 	if b.br.down {
@@ -276,5 +281,36 @@ func TestHubBusCloseWhileRetrying(t *testing.T) {
 	h.bus.mu.Unlock()
 	if stop != nil {
 		t.Fatal("the closed hub holds a subscription")
+	}
+}
+
+// Broadcasts from several goroutines of one hub reach its own members and
+// those of other hubs in one order: the order of publication is the order
+// of local delivery.
+func TestHubBusOneOrderEverywhere(t *testing.T) {
+	br := newBusTestBroker()
+	br.yield = true
+	nodes := busTestNodes(t, br, "room", 2, 1)
+	here, there := nodes[0], nodes[1]
+	const senders, each = 4, 100
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := here.hub.Broadcast(TextMessage, fmt.Appendf(nil, "%d/%d", s, i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	local := busTestRead(t, here.members[0], senders*each)
+	remote := busTestRead(t, there.members[0], senders*each)
+	for i := range local {
+		if string(local[i].p) != string(remote[i].p) {
+			t.Fatalf("message %d: %q here, %q on the other hub", i, local[i].p, remote[i].p)
+		}
 	}
 }

@@ -188,12 +188,22 @@ func (h *Hub) Len() int {
 // unless BacklogLimit bytes already wait for the hub's goroutine, in which
 // case it waits until they are taken. With a Bus, it then publishes the
 // message, and returns the error if that fails: the hub's own members get
-// the message all the same. Otherwise the only error is an invalid type.
+// the message all the same. Broadcasts then go one at a time, so that
+// every member of every hub gets those of one hub in the same order.
+// Otherwise the only error is an invalid type.
 func (h *Hub) Broadcast(t MessageType, p []byte) error {
 	op, err := t.opcode()
 	if err != nil {
 		return err
 	}
+	if h.Bus == nil {
+		h.deliverLocal(op, p)
+		return nil
+	}
+	// One broadcast at a time, so that the order in which the hub's own
+	// members get them is the order in which they are published.
+	h.bus.pub.Lock()
+	defer h.bus.pub.Unlock()
 	h.deliverLocal(op, p)
 	return h.publish(t, p)
 }
