@@ -15,7 +15,10 @@
 // NATS core delivers at most once. A process that is disconnected from
 // NATS misses what the others publish until it is back; nats.go then
 // reconnects and renews its subscriptions by itself (see its
-// MaxReconnects and ReconnectWait options). While the connection is not
+// MaxReconnects and ReconnectWait options). By default it gives up after
+// 60 attempts, two seconds apart, and the connection is then closed for
+// good: a server that must outlive a longer outage of NATS connects with
+// nats.MaxReconnects(-1). While the connection is not
 // up, Publish returns an error instead of queueing the message for later,
 // so that the hub's Broadcast reports it; the hub's own members get the
 // message regardless. A subscriber that falls far behind is dropped as a
