@@ -1,7 +1,10 @@
 // Command server is the server side of the comparison harness: an echo or
 // broadcast WebSocket server built on one library (-lib), or a plain TCP
 // echo after a hand-made handshake as the floor. It listens, prints
-// "ready ADDR" on stdout, and serves until SIGTERM or SIGINT.
+// "ready ADDR" on stdout, and serves until SIGTERM or SIGINT. With -mode
+// cluster it is one node of a broadcast over several processes, this
+// library's only, sharing its hub over a bus (-bus, -bus-addr; see
+// cluster.go).
 //
 // Every server accepts messages of up to readLimit bytes and skips the
 // origin check: the load generator sends no Origin, and what is measured is
@@ -70,7 +73,9 @@ func main() {
 	log.SetPrefix("server: ")
 	lib := flag.String("lib", "rfc6455", "library: "+strings.Join(libNames(), ", "))
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
-	mode := flag.String("mode", "echo", "echo or broadcast")
+	mode := flag.String("mode", "echo", "echo, broadcast or cluster")
+	busKind := flag.String("bus", "none", "cluster mode: the hub's bus, none, nats or redis")
+	busAddr := flag.String("bus-addr", "", "cluster mode: the bus's `host:port`")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the server stops")
 	flag.StringVar(&deflate, "deflate", "", "permessage-deflate: takeover or no-takeover (default off)")
 	flag.IntVar(&deflateWindow, "deflate-window", 0, "rfc6455 only: the window bits of both directions (default the library's)")
@@ -83,10 +88,20 @@ func main() {
 	if !ok {
 		log.Fatalf("unknown -lib %q (want one of %s)", *lib, strings.Join(libNames(), ", "))
 	}
-	if *mode != "echo" && *mode != "broadcast" {
-		log.Fatalf("unknown -mode %q (want echo or broadcast)", *mode)
+	if *mode != "echo" && *mode != "broadcast" && *mode != "cluster" {
+		log.Fatalf("unknown -mode %q (want echo, broadcast or cluster)", *mode)
 	}
 	broadcast := *mode == "broadcast"
+	if *mode == "cluster" {
+		if *lib != "rfc6455" || deflate != "" {
+			log.Fatalf("-mode cluster serves -lib rfc6455 without -deflate only")
+		}
+		serveNode, err := newCluster(*busKind, *busAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		serve = func(ln net.Listener, _ bool) error { return serveNode(ln) }
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
