@@ -38,9 +38,10 @@ type wsConn struct {
 // or a permessage-deflate offer with -deflate.
 var extOffer string
 
-// request is the opening handshake, the same bytes for every connection.
-func request(addr string) []byte {
-	return []byte("GET / HTTP/1.1\r\n" +
+// request is the opening handshake for path, the same bytes for every
+// connection.
+func request(addr, path string) []byte {
+	return []byte("GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + addr + "\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
@@ -53,7 +54,12 @@ func request(addr string) []byte {
 // dialAll opens n connections with at most dialers at a time. readBuf is
 // the size of each connection's bufio.Reader.
 func dialAll(addr string, n, readBuf int) ([]*wsConn, error) {
-	req := request(addr)
+	return dialAllPath(addr, "/", n, readBuf)
+}
+
+// dialAllPath is dialAll with the request's path.
+func dialAllPath(addr, path string, n, readBuf int) ([]*wsConn, error) {
+	req := request(addr, path)
 	conns := make([]*wsConn, n)
 	var (
 		wg   sync.WaitGroup

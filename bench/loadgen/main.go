@@ -86,7 +86,13 @@ type result struct {
 	Allocs uint64 `json:"allocs"`
 	// WireBytes is the payload bytes the server sent in the window, as
 	// they crossed the wire: compressed, with -deflate.
-	WireBytes int64  `json:"wire_bytes,omitempty"`
+	WireBytes int64 `json:"wire_bytes,omitempty"`
+	// Cluster mode: the messages published from the first of the window
+	// on, those of them that did not reach every subscriber, and the
+	// times the publisher fell a whole period behind its schedule.
+	Published int64  `json:"published,omitempty"`
+	Lost      int64  `json:"lost,omitempty"`
+	Late      int64  `json:"late,omitempty"`
 	Errors    int    `json:"errors"`
 	FirstErr  string `json:"first_error,omitempty"`
 }
@@ -103,15 +109,15 @@ func say(line string) {
 
 func main() {
 	var o options
-	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "server `host:port`")
-	flag.StringVar(&o.mode, "mode", "echo", "echo, idle or broadcast")
-	flag.IntVar(&o.conns, "conns", 1, "connections (subscribers in broadcast mode)")
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "server `host:port` (cluster mode: the nodes', comma-separated)")
+	flag.StringVar(&o.mode, "mode", "echo", "echo, idle, broadcast or cluster")
+	flag.IntVar(&o.conns, "conns", 1, "connections (subscribers in broadcast mode; per node in cluster mode)")
 	flag.IntVar(&o.size, "size", 16, "payload bytes per message")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measurement window")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "traffic before the window opens")
 	flag.BoolVar(&o.binary, "binary", true, "send binary messages (false: text)")
 	flag.IntVar(&o.window, "window", 1, "broadcast: messages in flight at once")
-	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in)")
+	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in); cluster: messages published per second")
 	flag.StringVar(&o.deflate, "deflate", "", "offer permessage-deflate: takeover or no-takeover, and send compressed JSON text")
 	flag.Parse()
 	switch o.deflate {
@@ -135,6 +141,8 @@ func main() {
 		r, err = runBroadcast(o)
 	case "idle":
 		r, err = runIdle(o)
+	case "cluster":
+		r, err = runCluster(o)
 	default:
 		fatalf("unknown -mode %q", o.mode)
 	}
