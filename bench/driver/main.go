@@ -3,6 +3,7 @@
 // the medians over the repetitions.
 //
 //	cd bench && go run ./driver [-quick] [-reps 3] [-workloads echo-16B-1,idle-10000] [-out results.md]
+//	cd bench && go run ./driver -cluster [-quick] [-reps 3] [-buses nats,redis]
 //
 // It builds bench/server and bench/loadgen into a temporary directory,
 // then for each workload and repetition runs each server in turn,
@@ -18,6 +19,10 @@
 // depends on what else got scheduled. The same two snapshots give the
 // read and write system calls (/proc/PID/io) and, for idle connections,
 // the growth of resident memory (/proc/PID/status). It needs Linux.
+//
+// With -cluster it runs the cluster comparison instead (cluster.go): a
+// broadcast over three server processes that share it through NATS or
+// Redis, against the same broadcast in one process.
 package main
 
 import (
@@ -65,6 +70,12 @@ type config struct {
 	bin      string // directory with the server and loadgen binaries
 	hz       float64
 	pin      bool
+
+	// The cluster comparison (-cluster).
+	cluster     bool
+	clusterSubs int      // subscribers in all
+	clusterRate int      // messages published per second
+	buses       []string // the clusters' buses
 }
 
 func main() {
@@ -75,12 +86,17 @@ func main() {
 		outFile   = flag.String("out", "", "also write the markdown to `file`")
 		mask      = flag.Bool("mask", true, "also compare masking throughput with gobwas/ws's Cipher")
 		maskOnly  = flag.Bool("maskonly", false, "compare masking throughput only, no workloads")
+		buses     = flag.String("buses", strings.Join(clusterBuses, ","), "cluster: comma-separated `buses` to compare with the single process")
 	)
+	flag.BoolVar(&cfg.cluster, "cluster", false, "run the cluster comparison (a broadcast over three processes and a bus) instead of the libraries'")
+	flag.IntVar(&cfg.clusterSubs, "cluster-subs", defaultClusterSubs, "cluster: subscribers in all, a third on each node")
+	flag.IntVar(&cfg.clusterRate, "cluster-rate", defaultClusterRate, "cluster: messages published per second")
 	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each workload and server")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "measurement window of each run")
 	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "traffic before each window")
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: one short repetition with fewer connections")
 	flag.Parse()
+	var err error
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
 	}
@@ -96,8 +112,10 @@ func main() {
 		if !set["warmup"] {
 			cfg.warmup = 50 * time.Millisecond
 		}
+		if !set["cluster-subs"] {
+			cfg.clusterSubs /= 10
+		}
 	}
-	var err error
 	if cfg.loads, err = selectWorkloads(allWorkloads(cfg.quick), *workloads); err != nil {
 		fatalf("%v", err)
 	}
@@ -107,10 +125,28 @@ func main() {
 	if cfg.reps < 1 {
 		fatalf("-reps must be at least 1")
 	}
+	if cfg.cluster {
+		if *workloads != "" || *only != "" || *maskOnly {
+			fatalf("-cluster runs the cluster comparison alone: no -workloads, -servers or -maskonly")
+		}
+		if cfg.buses, err = selectBuses(*buses); err != nil {
+			fatalf("%v", err)
+		}
+		if cfg.clusterSubs < clusterNodes || cfg.clusterSubs%clusterNodes != 0 || cfg.clusterRate < 1 {
+			fatalf("-cluster-subs must be a positive multiple of %d, -cluster-rate at least 1", clusterNodes)
+		}
+		cfg.loads = nil
+		*mask = false
+	}
 
 	var md strings.Builder
 	out := io.MultiWriter(os.Stdout, &md)
 	fmt.Fprint(out, describe())
+	if cfg.cluster {
+		// Other work on the machine shows in the everything-else column
+		// during each window; the load averages frame the whole run.
+		fmt.Fprintf(out, "- commit: %s\n- load average at the start (/proc/loadavg): %s\n", commit(), loadavg())
+	}
 
 	cfg.hz = clockTicks()
 	cfg.pin = canPin()
@@ -124,7 +160,11 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 	cfg.bin = tmp
-	if err := build(tmp); err != nil {
+	progs := []string{"server", "loadgen"}
+	if cfg.cluster {
+		progs = append(progs, "natsd")
+	}
+	if err := build(tmp, progs...); err != nil {
 		os.RemoveAll(tmp)
 		fatalf("%v", err)
 	}
@@ -139,12 +179,23 @@ func main() {
 		*mask = true
 	}
 	start := time.Now()
-	res := runAll(ctx, cfg)
-	elapsed := time.Since(start)
-
-	if !*maskOnly {
-		fmt.Fprint(out, report(cfg, res))
+	var runs int
+	if cfg.cluster {
+		res := runClusters(ctx, cfg)
+		runs = res.runs
+		fmt.Fprint(out, clusterReport(cfg, res))
+	} else {
+		res := runAll(ctx, cfg)
+		runs = res.runs
+		if !*maskOnly {
+			fmt.Fprint(out, report(cfg, res))
+		}
 	}
+	elapsed := time.Since(start)
+	if cfg.cluster {
+		fmt.Fprintf(out, "\nLoad average at the end (/proc/loadavg): %s\n", loadavg())
+	}
+
 	if *mask && ctx.Err() == nil {
 		table, err := compareMask(tmp, 2*cfg.reps+1)
 		if err != nil {
@@ -153,7 +204,7 @@ func main() {
 		fmt.Fprint(out, table)
 	}
 	fmt.Fprintf(out, "\nTotal time of the runs: %s (%d runs, %.1f s each on average).\n",
-		elapsed.Round(time.Second), res.runs, elapsed.Seconds()/float64(max(res.runs, 1)))
+		elapsed.Round(time.Second), runs, elapsed.Seconds()/float64(max(runs, 1)))
 	if *outFile != "" {
 		if err := os.WriteFile(*outFile, []byte(md.String()), 0o644); err != nil {
 			fatalf("%v", err)
@@ -187,15 +238,37 @@ func selectServers(list string) (plain, z []string, err error) {
 	return plain, z, nil
 }
 
-// build compiles the server and the load generator into dir, from the
-// bench module the driver is run in.
-func build(dir string) error {
+// selectBuses returns the buses named in list, in the order of
+// clusterBuses.
+func selectBuses(list string) ([]string, error) {
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !slices.Contains(clusterBuses, name) {
+			return nil, fmt.Errorf("unknown bus %q (known: %s)", name, strings.Join(clusterBuses, " "))
+		}
+		want[name] = true
+	}
+	var sel []string
+	for _, b := range clusterBuses {
+		if want[b] {
+			sel = append(sel, b)
+		}
+	}
+	return sel, nil
+}
+
+// build compiles the named programs of the bench module the driver is run
+// in (server, loadgen, natsd) into dir.
+func build(dir string, progs ...string) error {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	for _, name := range []string{"server", "loadgen"} {
+	for _, name := range progs {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
 		cmd.Dir = root
 		cmd.Stdout = os.Stderr

@@ -278,6 +278,9 @@ type lgResult struct {
 	HandshakeSeconds float64 `json:"handshake_seconds"`
 	Allocs           uint64  `json:"allocs"`
 	WireBytes        int64   `json:"wire_bytes"`
+	Published        int64   `json:"published"`
+	Lost             int64   `json:"lost"`
+	Late             int64   `json:"late"`
 	Errors           int     `json:"errors"`
 }
 
