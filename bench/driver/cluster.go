@@ -36,8 +36,15 @@ const clusterNodes = 3
 // clusterSizes are the payload sizes of the cluster rows.
 var clusterSizes = []int{64, 1 << 10}
 
-// clusterBuses are the buses the driver knows.
-var clusterBuses = []string{"nats", "redis"}
+// clusterBuses are the buses the driver knows, and fanout: three nodes
+// without a bus, to each of which the load generator publishes every
+// message, as if over a bus that cost nothing. That row is not a cluster
+// one would run; it tells what three processes sharing the core cost
+// apart from what the bus does.
+var clusterBuses = []string{"nats", "redis", "fanout"}
+
+// noBus is the fanout row's pseudo-bus.
+const noBus = "fanout"
 
 // clusterTarget is the bound on the ratio cluster/single of CPU
 // per delivery.
@@ -70,11 +77,14 @@ func (r clusterRow) label(subs int) string {
 	if r.bus == "" {
 		return fmt.Sprintf("%s, 1 process, %d subscribers", sizeName(r.size), subs)
 	}
+	if r.bus == noBus {
+		return fmt.Sprintf("%s, %d nodes × %d, no bus (published to each)", sizeName(r.size), clusterNodes, subs/clusterNodes)
+	}
 	return fmt.Sprintf("%s, %d nodes × %d over %s", sizeName(r.size), clusterNodes, subs/clusterNodes, busName(r.bus))
 }
 
 func busName(bus string) string {
-	return map[string]string{"nats": "NATS", "redis": "Redis"}[bus]
+	return map[string]string{"nats": "NATS", "redis": "Redis", noBus: "no bus"}[bus]
 }
 
 // clusterOutcome is the figures of one cluster run.
@@ -92,6 +102,34 @@ type clusterOutcome struct {
 	lgBusy  float64 // load generator CPU use, % of one core
 	other   float64 // the rest of the machine, % of one core
 	late    int64   // times the publisher fell a period behind
+	// Context switches of the server side's threads per message
+	// (deliveries / subscribers), voluntary (a thread waited) and not (it
+	// was preempted).
+	vol, invol float64
+}
+
+// switches is the context switches of all the threads of a process.
+type switches struct{ voluntary, involuntary int64 }
+
+// readSwitches adds up the context switches of pid's threads, from
+// /proc/PID/task/*/status. (/proc/PID/status has the main thread's only.)
+// A thread that ends between the listing and the read is left out.
+func readSwitches(pid int) (switches, error) {
+	var s switches
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return s, err
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + t.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		s.voluntary += max(field(b, "voluntary_ctxt_switches:"), 0)
+		s.involuntary += max(field(b, "nonvoluntary_ctxt_switches:"), 0)
+	}
+	return s, nil
 }
 
 // clusterResults collects the cluster runs.
@@ -275,7 +313,9 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 	}()
 
 	nodes, busKind, busAddr := 1, "none", ""
-	if row.bus != "" {
+	if row.bus == noBus {
+		nodes = clusterNodes
+	} else if row.bus != "" {
 		nodes, busKind = clusterNodes, row.bus
 		var (
 			p   *proc
@@ -313,6 +353,9 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 		"-conns", strconv.Itoa(cfg.clusterSubs / nodes), "-size", strconv.Itoa(row.size),
 		"-rate", strconv.Itoa(cfg.clusterRate),
 		"-duration", cfg.duration.String(), "-warmup", cfg.warmup.String()}
+	if row.bus == noBus {
+		args = append(args, "-fanout")
+	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+runSlack)
 	defer cancel()
 	lg := command(lctx, cfg, 1, filepath.Join(cfg.bin, "loadgen"), args...)
@@ -330,6 +373,7 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 	// figures are about.
 	type snaps struct {
 		procs  []snapshot
+		ctx    []switches
 		lg     snapshot
 		idle   int64
 		failed error
@@ -339,6 +383,9 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 		for _, p := range procs {
 			ps, err := readSnapshot(p.cmd.Process.Pid)
 			s.procs = append(s.procs, ps)
+			errs = append(errs, err)
+			cs, err := readSwitches(p.cmd.Process.Pid)
+			s.ctx = append(s.ctx, cs)
 			errs = append(errs, err)
 		}
 		var err1, err2 error
@@ -396,8 +443,10 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 	}
 
 	units := float64(r.Deliveries)
-	var nodeTicks, busTicks, sys int64
+	var nodeTicks, busTicks, sys, vol, invol int64
 	for i, p := range procs {
+		vol += s1.ctx[i].voluntary - s0.ctx[i].voluntary
+		invol += s1.ctx[i].involuntary - s0.ctx[i].involuntary
 		d := s1.procs[i].ticks - s0.procs[i].ticks
 		if strings.HasPrefix(p.name, "node") {
 			nodeTicks += d
@@ -424,9 +473,8 @@ func runClusterOne(ctx context.Context, cfg config, row clusterRow) (o clusterOu
 		other:   100 * (float64(runtime.NumCPU())*wall - float64(s1.idle-s0.idle)/cfg.hz - srvCPU - lgCPU) / wall,
 		late:    r.Late,
 	}
-	if row.bus == "" {
-		o.bus = 0
-	}
+	messages := units / float64(cfg.clusterSubs)
+	o.vol, o.invol = float64(vol)/messages, float64(invol)/messages
 	// Paced: every configuration should deliver what is published. A
 	// window of few messages cannot tell (one message more or less in it
 	// is a large part), so only one of a second's worth or more is checked.

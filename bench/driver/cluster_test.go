@@ -10,8 +10,8 @@ import (
 )
 
 // TestClusterSmallest runs the cluster comparison in its smallest form:
-// both sizes, the single process and a cluster over each bus, ten
-// subscribers on each node, one short window. It checks that every run
+// both sizes, the single process, a cluster over each bus and the three
+// nodes without one, ten subscribers on each node, one short window. It checks that every run
 // finished with every message delivered to every subscriber exactly once
 // and no process complaining, and that the report has every row; not the
 // figures, which a window this short cannot give.
@@ -19,7 +19,7 @@ func TestClusterSmallest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the harness's programs")
 	}
-	buses := []string{"nats"}
+	buses := []string{"nats", noBus}
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		buses = append(buses, "redis")
 	} else {

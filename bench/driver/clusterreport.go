@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 )
@@ -17,58 +16,87 @@ func clusterReport(cfg config, res *clusterResults) string {
 		"%d subscribers in all: on one process without a bus (single), or %d on each of %d nodes "+
 		"whose hubs share broadcasts over a bus process. The load generator publishes %d messages a second, "+
 		"each through the next node in turn, so %d deliveries a second are due. "+
+		"The row with no bus is three nodes to each of which the load generator publishes every message: "+
+		"what three processes cost without the bus's part; the target is not for it. "+
 		"Nodes and bus on CPU 0, load generator on CPU 1. "+
 		"CPU is that of the nodes and the bus together, per delivery; the load generator's is apart. "+
 		"Latency is from the publish to the copy of the last subscriber of all. "+
 		"Cells marked * lost some repetitions to errors; err: every repetition failed.\n\n",
 		cfg.reps, cfg.duration, cfg.warmup, cfg.clusterSubs, cfg.clusterSubs/clusterNodes, clusterNodes,
 		cfg.clusterRate, cfg.clusterRate*cfg.clusterSubs)
-	b.WriteString("| row | deliveries/s | CPU µs/delivery | of which nodes | of which bus | cluster / single | " +
-		"p50 ms | p99 ms | syscalls/delivery | load generator µs/delivery | nodes+bus busy % | load generator busy % | everything else % |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	configs := append([]string{""}, cfg.buses...)
-	for _, size := range clusterSizes {
-		single, singleOK, _ := clusterMedian(res.cells[clusterRow{size, ""}], cpuOf)
-		for _, bus := range configs {
-			row := clusterRow{size, bus}
-			cs := res.cells[row]
-			cellOf := func(f func(clusterOutcome) float64, scale float64) string {
-				v, ok, partial := clusterMedian(cs, f)
-				switch {
-				case !ok:
-					return "err"
-				case math.IsNaN(v):
-					return "–"
-				case partial:
-					return num(v*scale) + "*"
-				}
-				return num(v * scale)
+	type column struct {
+		title string
+		cell  func(row clusterRow, cs []clusterOutcome) string
+	}
+	// val prints the median of f; none, if set, says the row has no such
+	// figure.
+	val := func(f func(clusterOutcome) float64, scale float64, none func(clusterRow) bool) func(clusterRow, []clusterOutcome) string {
+		return func(row clusterRow, cs []clusterOutcome) string {
+			if none != nil && none(row) {
+				return "–"
 			}
-			ratioCell := "–"
-			if bus != "" {
-				if v, ok, _ := clusterMedian(cs, cpuOf); ok {
-					ratioCell = ratio(v, single, singleOK)
-				}
+			v, ok, partial := clusterMedian(cs, f)
+			switch {
+			case !ok:
+				return "err"
+			case partial:
+				return num(v*scale) + "*"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				row.label(cfg.clusterSubs),
-				cellOf(func(o clusterOutcome) float64 { return o.rate }, 1),
-				cellOf(cpuOf, 1),
-				cellOf(func(o clusterOutcome) float64 { return o.nodes }, 1),
-				cellOf(func(o clusterOutcome) float64 {
-					if bus == "" {
-						return math.NaN()
-					}
-					return o.bus
-				}, 1),
-				ratioCell,
-				cellOf(func(o clusterOutcome) float64 { return o.p50 }, 1e-3),
-				cellOf(func(o clusterOutcome) float64 { return o.p99 }, 1e-3),
-				cellOf(func(o clusterOutcome) float64 { return o.sys }, 1),
-				cellOf(func(o clusterOutcome) float64 { return o.lg }, 1),
-				cellOf(func(o clusterOutcome) float64 { return o.srvBusy }, 1),
-				cellOf(func(o clusterOutcome) float64 { return o.lgBusy }, 1),
-				cellOf(func(o clusterOutcome) float64 { return o.other }, 1))
+			return num(v * scale)
+		}
+	}
+	noBusProcess := func(row clusterRow) bool { return row.bus == "" || row.bus == noBus }
+	headline := []column{
+		{"deliveries/s", val(func(o clusterOutcome) float64 { return o.rate }, 1, nil)},
+		{"CPU µs/delivery", val(cpuOf, 1, nil)},
+		{"of which nodes", val(func(o clusterOutcome) float64 { return o.nodes }, 1, nil)},
+		{"of which bus", val(func(o clusterOutcome) float64 { return o.bus }, 1, noBusProcess)},
+		{"cluster / single", func(row clusterRow, cs []clusterOutcome) string {
+			if row.bus == "" {
+				return "–"
+			}
+			single, ok1, _ := clusterMedian(res.cells[clusterRow{row.size, ""}], cpuOf)
+			v, ok2, _ := clusterMedian(cs, cpuOf)
+			if !ok2 {
+				return "–"
+			}
+			return ratio(v, single, ok1)
+		}},
+		{"p50 ms", val(func(o clusterOutcome) float64 { return o.p50 }, 1e-3, nil)},
+		{"p99 ms", val(func(o clusterOutcome) float64 { return o.p99 }, 1e-3, nil)},
+	}
+	reading := []column{
+		{"syscalls/delivery", val(func(o clusterOutcome) float64 { return o.sys }, 1, nil)},
+		{"context switches/message, voluntary", val(func(o clusterOutcome) float64 { return o.vol }, 1, nil)},
+		{"involuntary", val(func(o clusterOutcome) float64 { return o.invol }, 1, nil)},
+		{"nodes+bus busy %", val(func(o clusterOutcome) float64 { return o.srvBusy }, 1, nil)},
+		{"load generator µs/delivery", val(func(o clusterOutcome) float64 { return o.lg }, 1, nil)},
+		{"load generator busy %", val(func(o clusterOutcome) float64 { return o.lgBusy }, 1, nil)},
+		{"everything else %", val(func(o clusterOutcome) float64 { return o.other }, 1, nil)},
+	}
+	for i, cols := range [][]column{headline, reading} {
+		if i == 1 {
+			b.WriteString("\nFor reading the above: the server side's read and write system calls per delivery, " +
+				"and its threads' context switches per message published (all the nodes' and the bus's together); " +
+				"the CPU use of the nodes and bus together, of the load generator, and of everything else on the machine " +
+				"in the window, in % of one core (other processes, interrupts, the hypervisor's steal: " +
+				"a cell far above the others marks a disturbed run).\n\n")
+		}
+		b.WriteString("| row |")
+		for _, c := range cols {
+			b.WriteString(" " + c.title + " |")
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---:|", len(cols)) + "\n")
+		for _, size := range clusterSizes {
+			for _, bus := range configs {
+				row := clusterRow{size, bus}
+				b.WriteString("| " + row.label(cfg.clusterSubs) + " |")
+				for _, c := range cols {
+					b.WriteString(" " + c.cell(row, res.cells[row]) + " |")
+				}
+				b.WriteString("\n")
+			}
 		}
 	}
 
@@ -81,7 +109,15 @@ func clusterReport(cfg config, res *clusterResults) string {
 		"The ratio of the medians, and the range of the ratios of each repetition's runs:\n\n", clusterTarget)
 	for _, size := range clusterSizes {
 		for _, bus := range cfg.buses {
-			fmt.Fprintf(&b, "- %s over %s: %s\n", sizeName(size), busName(bus), verdict(res, size, bus))
+			if bus == noBus {
+				continue
+			}
+			v := verdict(res, size, bus)
+			if cfg.quick {
+				v, _, _ = strings.Cut(v, ",")
+				v += ", no verdict from a smoke test"
+			}
+			fmt.Fprintf(&b, "- %s over %s: %s\n", sizeName(size), busName(bus), v)
 		}
 	}
 
@@ -124,8 +160,11 @@ func clusterReport(cfg config, res *clusterResults) string {
 func verdict(res *clusterResults, size int, bus string) string {
 	single, ok1, _ := clusterMedian(res.cells[clusterRow{size, ""}], cpuOf)
 	cl, ok2, _ := clusterMedian(res.cells[clusterRow{size, bus}], cpuOf)
-	if !ok1 || !ok2 || single == 0 {
+	switch {
+	case !ok1 || !ok2:
 		return "no figure (runs failed)"
+	case single == 0:
+		return "no figure (the single process's CPU time in the window was under a tick)"
 	}
 	r := cl / single
 	s := fmt.Sprintf("%.2f×", r)

@@ -81,6 +81,10 @@ type publisher struct {
 	pubs  []*wsConn
 	frame []byte
 	at    int // where the stamp starts in frame
+	// fanout sends each message to every node instead of one: nodes
+	// without a bus then still reach every subscriber, as if over a bus
+	// that costs nothing.
+	fanout bool
 }
 
 // publish sends the next message and returns its number.
@@ -96,6 +100,14 @@ func (p *publisher) publish(c *cluster) (int64, error) {
 	for i := range stampSize {
 		digit := hex[uint64(seq)>>(4*(stampSize-1-i))&15]
 		p.frame[p.at+i] = digit ^ maskKey[i&3]
+	}
+	if p.fanout {
+		for _, pc := range p.pubs {
+			if _, err := pc.c.Write(p.frame); err != nil {
+				return seq, err
+			}
+		}
+		return seq, nil
 	}
 	_, err := p.pubs[seq%int64(len(p.pubs))].c.Write(p.frame)
 	return seq, err
@@ -130,7 +142,7 @@ func runCluster(o options) (result, error) {
 		pubs = append(pubs, p...)
 	}
 	c := &cluster{subs: int64(len(subs))}
-	p := &publisher{pubs: pubs, frame: frame, at: len(frame) - o.size}
+	p := &publisher{pubs: pubs, frame: frame, at: len(frame) - o.size, fanout: o.fanout}
 
 	var (
 		errs firstError

@@ -67,6 +67,8 @@ type options struct {
 	// do, or "no-takeover") and sends a stream of JSON text events of
 	// about size bytes, compressed, instead of one payload.
 	deflate string
+	// fanout, in cluster mode, publishes each message to every node.
+	fanout bool
 }
 
 // result is the JSON line. Fields that a mode does not produce are omitted.
@@ -118,6 +120,7 @@ func main() {
 	flag.BoolVar(&o.binary, "binary", true, "send binary messages (false: text)")
 	flag.IntVar(&o.window, "window", 1, "broadcast: messages in flight at once")
 	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in); cluster: messages published per second")
+	flag.BoolVar(&o.fanout, "fanout", false, "cluster: publish each message to every node, for nodes without a bus")
 	flag.StringVar(&o.deflate, "deflate", "", "offer permessage-deflate: takeover or no-takeover, and send compressed JSON text")
 	flag.Parse()
 	switch o.deflate {
