@@ -50,7 +50,7 @@ func TestClusterSmallest(t *testing.T) {
 	// Notes of timing (a publisher late on a busy machine) are not the
 	// code's fault; any other is.
 	for _, n := range res.notes {
-		if strings.Contains(n, "fell a whole period behind") || strings.Contains(n, "did not keep up") {
+		if strings.Contains(n, "fell a whole period behind") {
 			t.Log(n)
 		} else {
 			t.Error(n)

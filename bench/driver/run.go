@@ -279,6 +279,7 @@ type lgResult struct {
 	Allocs           uint64  `json:"allocs"`
 	WireBytes        int64   `json:"wire_bytes"`
 	Published        int64   `json:"published"`
+	PublishedWindow  int64   `json:"published_window"`
 	Lost             int64   `json:"lost"`
 	Late             int64   `json:"late"`
 	Errors           int     `json:"errors"`

@@ -191,7 +191,7 @@ func runCluster(o options) (result, error) {
 	// The publisher: a message every period, on a schedule that starts
 	// again from now, rather than catch up in a burst, when it fell a
 	// whole period behind (counted as late).
-	var late int64
+	var late, inWindow int64
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
@@ -205,9 +205,13 @@ func runCluster(o options) (result, error) {
 				due = time.Now()
 			}
 			due = due.Add(period)
+			measuring := c.phase.Load() == measuring
 			if _, err := p.publish(c); err != nil {
 				errs.add(fmt.Errorf("publish: %w", err))
 				return
+			}
+			if measuring {
+				inWindow++
 			}
 		}
 	}()
@@ -241,18 +245,19 @@ func runCluster(o options) (result, error) {
 	}
 
 	r := result{
-		Mode:       "cluster",
-		Conns:      len(subs),
-		Messages:   c.h.n,
-		Deliveries: c.deliveries.Load(),
-		Bytes:      c.deliveries.Load() * int64(o.size),
-		Seconds:    d.Seconds(),
-		P50us:      c.h.quantile(0.50),
-		P99us:      c.h.quantile(0.99),
-		Allocs:     allocs,
-		Published:  last - first,
-		Lost:       lost,
-		Late:       late,
+		Mode:            "cluster",
+		Conns:           len(subs),
+		Messages:        c.h.n,
+		Deliveries:      c.deliveries.Load(),
+		Bytes:           c.deliveries.Load() * int64(o.size),
+		Seconds:         d.Seconds(),
+		P50us:           c.h.quantile(0.50),
+		P99us:           c.h.quantile(0.99),
+		Allocs:          allocs,
+		Published:       last - first,
+		PublishedWindow: inWindow,
+		Lost:            lost,
+		Late:            late,
 	}
 	if lost > 0 {
 		errs.add(fmt.Errorf("%d of %d messages did not reach every subscriber within %s", lost, last-first, lossGrace))

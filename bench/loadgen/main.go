@@ -89,14 +89,16 @@ type result struct {
 	// WireBytes is the payload bytes the server sent in the window, as
 	// they crossed the wire: compressed, with -deflate.
 	WireBytes int64 `json:"wire_bytes,omitempty"`
-	// Cluster mode: the messages published from the first of the window
-	// on, those of them that did not reach every subscriber, and the
-	// times the publisher fell a whole period behind its schedule.
-	Published int64  `json:"published,omitempty"`
-	Lost      int64  `json:"lost,omitempty"`
-	Late      int64  `json:"late,omitempty"`
-	Errors    int    `json:"errors"`
-	FirstErr  string `json:"first_error,omitempty"`
+	// Cluster mode: the messages published after the subscribers were
+	// found ready, warmup included, and those of them published in the
+	// window; those that did not reach every subscriber; and the times
+	// the publisher fell a whole period behind its schedule.
+	Published       int64  `json:"published,omitempty"`
+	PublishedWindow int64  `json:"published_window,omitempty"`
+	Lost            int64  `json:"lost,omitempty"`
+	Late            int64  `json:"late,omitempty"`
+	Errors          int    `json:"errors"`
+	FirstErr        string `json:"first_error,omitempty"`
 }
 
 var out = bufio.NewWriter(os.Stdout)
