@@ -33,16 +33,25 @@ export function build(name) {
 
 async function doBuild(name) {
   const pkg = name.includes('/') ? name : `examples/${name}`;
-  if (!existsSync(path.join(repoRoot, pkg, 'main.go'))) {
+  const dir = path.join(repoRoot, pkg);
+  if (!existsSync(path.join(dir, 'main.go'))) {
     throw new Error(`${pkg}/main.go does not exist in ${repoRoot}`);
   }
   buildDir ??= await mkdtemp(path.join(os.tmpdir(), 'rfc6455-interop-'));
   const out = path.join(buildDir, path.basename(pkg));
+  // A folder with a go.mod of its own (examples/cluster, which needs NATS
+  // and Redis) is a module apart, which go build from the root cannot
+  // see: it is built from inside, outside any workspace, as its own
+  // tests build it.
+  const own = existsSync(path.join(dir, 'go.mod'));
+  const [cwd, target, env] = own
+    ? [dir, '.', { ...process.env, GOWORK: 'off' }]
+    : [repoRoot, `./${pkg}`, process.env];
   await new Promise((resolve, reject) => {
-    execFile('go', ['build', '-o', out, `./${pkg}`],
-      { cwd: repoRoot, timeout: BUILD_TIMEOUT_MS },
+    execFile('go', ['build', '-o', out, target],
+      { cwd, env, timeout: BUILD_TIMEOUT_MS },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`go build ./${pkg} failed: ${err.message}\n${stderr}`));
+        if (err) reject(new Error(`go build ${target} in ${path.relative(repoRoot, cwd) || '.'} failed: ${err.message}\n${stderr}`));
         else resolve();
       });
   });
@@ -50,8 +59,9 @@ async function doBuild(name) {
 }
 
 // freePort asks the kernel for a port that is free right now. Another
-// process could take it before the server binds it; start() retries then.
-async function freePort() {
+// process could take it before the server binds it; start() retries then,
+// for the HTTP port it chooses.
+export async function freePort() {
   const srv = net.createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
