@@ -1,12 +1,15 @@
 // The examples' own pages in Chromium, against the page contracts of
-// examples/echo, examples/chat and examples/vote.
+// examples/echo, examples/chat, examples/vote and examples/cluster.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { start } from '../lib/servers.mjs';
+import { build, freePort, start } from '../lib/servers.mjs';
 import { needBrowser, openPage, PHONE, screenshot, waitForLogItem, waitForText, WAIT_MS } from '../lib/browser.mjs';
 
 const TIMEOUT_MS = 45_000; // per test
+// The cluster's tests build it first: the first build of a run compiles a
+// NATS server, a minute on a small machine with a cold build cache.
+const CLUSTER_TIMEOUT_MS = 120_000 + TIMEOUT_MS;
 
 // join fills the chat's name step and waits for the page's own join.
 async function join(page, name) {
@@ -29,6 +32,25 @@ async function aliceAndBob(t) {
   await join(bob, 'bob');
   await waitForLogItem(alice, 'bob joined', 'alice');
   return { server, alice, bob };
+}
+
+// startCluster starts a node of examples/cluster with args, and returns
+// it with its name, node-PORT. Without -nats or -redis the node embeds a
+// NATS server, on a free port rather than 4222, so that runs do not meet.
+async function startCluster(t, args = []) {
+  const bus = args.length > 0 ? args : ['-nats-listen', `127.0.0.1:${await freePort()}`];
+  const server = await start('cluster', t, bus);
+  server.node = `node-${server.addr.split(':')[1]}`;
+  return server;
+}
+
+// joinCluster fills the cluster page's name step and waits for the node's
+// welcome and the page's own join.
+async function joinCluster(page, name, node) {
+  await page.fill('#name', name);
+  await page.click('#join');
+  await waitForLogItem(page, `connected to ${node}`, name);
+  await waitForLogItem(page, `${name} joined (${node})`, name);
 }
 
 // expectDisabled checks that a closed page's controls, every element
@@ -224,6 +246,65 @@ describe('Chromium', () => {
     await expectDisabled(page, ['#poll button']);
     await server.waitForLine('closed 1001', { timeoutMs: WAIT_MS });
     await screenshot(page, 'vote-closed');
+  });
+
+  test('cluster: pages on two nodes chat with each other, each showing the node it is on and the sender\'s', { timeout: CLUSTER_TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    await build('cluster');
+    // Node a embeds the NATS server, node b joins it.
+    const a = await startCluster(t);
+    const natsURL = (await a.waitForLine('other nodes join with -nats ')).split('-nats ')[1];
+    const b = await startCluster(t, ['-nats', natsURL]);
+    const alice = await openPage(t, a.url);
+    const bob = await openPage(t, b.url);
+
+    // Bob first: a node subscribes to the bus when its first member
+    // joins, so node b hears alice's join, which comes after.
+    await joinCluster(bob, 'bob', b.node);
+    await joinCluster(alice, 'alice', a.node);
+    await waitForLogItem(bob, `alice joined (${a.node})`, 'bob');
+    assert.equal(await alice.title(), `Chat on ${a.node}`);
+    assert.equal(await bob.title(), `Chat on ${b.node}`);
+
+    await say(alice, 'hi bob');
+    await waitForLogItem(bob, `alice (${a.node}): hi bob`, 'bob');
+    await waitForLogItem(alice, `alice (${a.node}): hi bob`, 'alice');
+    await say(bob, 'hello alice, 你好');
+    await waitForLogItem(alice, `bob (${b.node}): hello alice, 你好`, 'alice');
+    await waitForLogItem(bob, `bob (${b.node}): hello alice, 你好`, 'bob');
+    // Each page marks its own lines, and only those.
+    assert.deepEqual(await alice.locator('#log li.mine').allTextContents(), [`alice (${a.node}): hi bob`]);
+    assert.deepEqual(await bob.locator('#log li.mine').allTextContents(), [`bob (${b.node}): hello alice, 你好`]);
+
+    await screenshot(alice, 'cluster-a');
+    await screenshot(bob, 'cluster-b');
+  });
+
+  test('cluster: on a phone the page fits and wraps, holds back a line over the limit, and shows 1001 with its controls disabled when its node stops', { timeout: CLUSTER_TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    await build('cluster');
+    const server = await startCluster(t);
+    const page = await openPage(t, server.url, PHONE);
+    await joinCluster(page, 'dave', server.node);
+    await say(page, LONG_WORD);
+    await waitForLogItem(page, `dave (${server.node}): ${LONG_WORD}`, 'dave');
+    await say(page, '长'.repeat(3000)); // 9,000 bytes
+    await waitForText(page, '#notice', /9000 bytes.*8192/, 'dave');
+    const { inner, scroll } = await page.evaluate(() => ({
+      inner: window.innerWidth,
+      scroll: document.documentElement.scrollWidth,
+    }));
+    await screenshot(page, 'cluster-phone');
+    assert.equal(inner, PHONE.viewport.width, 'the page is laid out wider than the phone');
+    assert.ok(scroll <= inner, `the page is ${scroll} pixels wide on a ${inner}-pixel screen: something does not wrap`);
+    assert.deepEqual(page.failedRequests, [], 'requests that failed');
+    assert.ok(await page.evaluate(() => !!document.querySelector('link[rel~="icon"][href]')), 'the page names no icon');
+
+    await server.stop();
+    await waitForLogItem(page, /^closed: 1001\b/, 'dave');
+    await expectDisabled(page, ['#text', '#send', '#leave']);
+    await server.waitForLine('closed 1001', { timeoutMs: WAIT_MS });
+    await screenshot(page, 'cluster-closed');
   });
 
   // Closing a tab is "going away" (RFC 6455 section 7.4.1): the browser
