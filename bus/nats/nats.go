@@ -2,7 +2,10 @@
 // server processes over NATS core publish-subscribe
 // (github.com/nats-io/nats.go):
 //
-//	nc, err := nats.Connect(nats.DefaultURL)
+//	nc, err := nats.Connect(nats.DefaultURL,
+//		nats.MaxReconnects(-1),    // see Delivery
+//		nats.ReconnectBufSize(-1),
+//	)
 //	…
 //	room := &websocket.Hub{Bus: natsbus.New(nc), Topic: "chat.lobby"}
 //
@@ -18,10 +21,12 @@
 // MaxReconnects and ReconnectWait options). By default it gives up after
 // 60 attempts, two seconds apart, and the connection is then closed for
 // good: a server that must outlive a longer outage of NATS connects with
-// nats.MaxReconnects(-1). While the connection is not
-// up, Publish returns an error instead of queueing the message for later,
-// so that the hub's Broadcast reports it; the hub's own members get the
-// message regardless. A subscriber that falls far behind is dropped as a
+// nats.MaxReconnects(-1). While the connection is not up, Publish
+// returns an error, so that the hub's Broadcast reports it; the hub's own
+// members get the message regardless. A publish that races the loss of
+// the connection is kept by nats.go in its reconnect buffer and sent
+// late, after the reconnection, unless the connection was made with
+// nats.ReconnectBufSize(-1), as above. A subscriber that falls far behind is dropped as a
 // slow consumer by nats.go (see its pending limits), which loses messages
 // too; a hub takes each message from the bus without waiting for its
 // members, unless its BacklogLimit is reached.

@@ -2,7 +2,11 @@
 // server processes over Redis publish-subscribe
 // (github.com/redis/go-redis/v9):
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//	rdb := redis.NewClient(&redis.Options{
+//		Addr:          "localhost:6379",
+//		MaxRetries:    -1, // see Delivery
+//		DialerRetries: 1,
+//	})
 //	room := &websocket.Hub{Bus: redisbus.New(rdb), Topic: "chat:lobby"}
 //
 // Every process that serves the room does the same, with its own client
@@ -14,9 +18,15 @@
 // Redis misses what the others publish until it is back; go-redis then
 // reconnects and subscribes again by itself, checking the connection with
 // pings. While Redis cannot be reached, Publish returns the client's
-// error, after the client's dial timeout (see redis.Options), so that the
-// hub's Broadcast reports it; the hub's own members get the message
-// regardless. A subscriber that falls far behind is disconnected by Redis
+// error, so that the hub's Broadcast reports it; the hub's own members get
+// the message regardless. Broadcast waits for Publish, so configure the
+// client for that: go-redis by default retries a command three times
+// (MaxRetries), which can deliver a PUBLISH whose answer was lost twice,
+// or seconds late, and dials five times (DialerRetries) before a Publish
+// fails. MaxRetries -1 and DialerRetries 1, as above, keep delivery at
+// most once and make a Publish to a Redis that is down fail after one
+// dial timeout (DialTimeout, 5 s by default: shorten it for a bus on the
+// same network). A subscriber that falls far behind is disconnected by Redis
 // (client-output-buffer-limit pubsub), which loses messages too.
 //
 // # On the wire

@@ -20,8 +20,9 @@ import (
 // redisServer is a redis-server process on a loopback port that it keeps
 // across a restart.
 type redisServer struct {
-	cmd  *exec.Cmd
-	port int
+	cmd     *exec.Cmd
+	port    int
+	cleanup func(func()) // the whole test's t.Cleanup, which outlives a subtest that restarts the server
 }
 
 // needRedis returns the path of redis-server. Without one the test is
@@ -56,6 +57,10 @@ func (rs *redisServer) start(t *testing.T, path string) {
 	if err := rs.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Stopped at the end of the test whatever happens, even if it never
+	// gets ready (stopping one that has stopped already does nothing).
+	cmd := rs.cmd
+	rs.cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -83,9 +88,8 @@ func (rs *redisServer) stop() {
 
 func TestBus(t *testing.T) {
 	path := needRedis(t)
-	rs := &redisServer{}
+	rs := &redisServer{cleanup: t.Cleanup}
 	rs.start(t, path)
-	t.Cleanup(rs.stop)
 	clients := map[websocket.Bus]*redis.Client{}
 	bustest.Run(t, bustest.Harness{
 		New: func(t *testing.T) websocket.Bus {
