@@ -46,13 +46,17 @@ func newCluster(kind, addr string) (func(net.Listener) error, error) {
 	switch kind {
 	case "none":
 	case "nats":
-		nc, err := nats.Connect("nats://"+addr, nats.Timeout(busTimeout), nats.Name("bench node"))
+		// The options natsbus's doc gives; they matter only when the
+		// bus is lost, which no run of the driver does on purpose.
+		nc, err := nats.Connect("nats://"+addr, nats.Timeout(busTimeout), nats.Name("bench node"),
+			nats.MaxReconnects(-1), nats.ReconnectBufSize(-1))
 		if err != nil {
 			return nil, fmt.Errorf("connecting to NATS at %s: %w", addr, err)
 		}
 		room.Bus = natsbus.New(nc)
 	case "redis":
-		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		// The options redisbus's doc gives, likewise.
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
 		if err := rdb.Ping(ctx).Err(); err != nil {
