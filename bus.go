@@ -40,11 +40,11 @@ const (
 
 // hubBus is a hub's subscription to its Bus.
 type hubBus struct {
-	pub    sync.Mutex // held by Broadcast from local delivery to publishing
-	mu     sync.Mutex
-	once   bool          // subscribing has begun
-	closed chan struct{} // closed by Close
-	stop   func()        // ends the subscription, once made
+	pub      sync.Mutex // held by Broadcast from local delivery to publishing
+	mu       sync.Mutex
+	firstTry chan struct{} // closed once the first attempt to subscribe is over
+	closed   chan struct{} // closed by Close
+	stop     func()        // ends the subscription, once made
 	// settled is closed when keepSubscribing returns: subscribed, or
 	// given up because the hub was closed.
 	settled chan struct{}
@@ -79,45 +79,64 @@ func (h *Hub) publish(t MessageType, p []byte) error {
 	return nil
 }
 
-// subscribe subscribes the hub to its bus the first time a member joins,
-// trying again after a failure, with a growing wait, until it succeeds or
-// the hub is closed.
+// subscribe subscribes the hub to its bus the first time a member joins.
+// The first attempt is made there and then, and every Add waits for it,
+// so that a member who joins once a hub has subscribed gets what other
+// processes broadcast from then on. If it fails, a goroutine tries again,
+// with a growing wait, until it succeeds or the hub is closed.
 func (h *Hub) subscribe() {
 	if h.Bus == nil {
 		return
 	}
 	b := &h.bus
 	b.mu.Lock()
-	start := !b.once && !b.isClosed()
-	b.once = true
-	if start {
-		b.settled = make(chan struct{})
+	if b.isClosed() {
+		b.mu.Unlock()
+		return
 	}
+	if first := b.firstTry; first != nil {
+		b.mu.Unlock()
+		<-first
+		return
+	}
+	b.firstTry = make(chan struct{})
+	b.settled = make(chan struct{})
 	b.mu.Unlock()
-	if start {
+	if h.trySubscribe() {
+		close(b.settled)
+	} else {
 		go h.keepSubscribing()
 	}
+	close(b.firstTry)
 }
 
+// trySubscribe makes one attempt to subscribe, and reports whether the
+// hub need not try again: it subscribed, or it was closed meanwhile.
+func (h *Hub) trySubscribe() bool {
+	b := &h.bus
+	stop, err := h.Bus.Subscribe(h.Topic, h.receive)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case err == nil && b.isClosed():
+		stop()
+	case err == nil:
+		b.stop = stop
+	default:
+		return b.isClosed()
+	}
+	return true
+}
+
+// keepSubscribing tries to subscribe again after a failure, until it
+// succeeds or the hub is closed.
 func (h *Hub) keepSubscribing() {
 	b := &h.bus
 	defer close(b.settled)
-	wait := minResubscribe
-	for {
-		stop, err := h.Bus.Subscribe(h.Topic, h.receive)
-		b.mu.Lock()
-		closed := b.closing()
-		switch {
-		case err == nil && b.isClosed():
-			b.mu.Unlock()
-			stop()
-			return
-		case err == nil:
-			b.stop = stop
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
+	b.mu.Lock()
+	closed := b.closing()
+	b.mu.Unlock()
+	for wait := minResubscribe; ; wait = min(2*wait, maxResubscribe) {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -125,7 +144,9 @@ func (h *Hub) keepSubscribing() {
 			t.Stop()
 			return
 		}
-		wait = min(2*wait, maxResubscribe)
+		if h.trySubscribe() {
+			return
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // ---- Helpers of this file ----
@@ -16,11 +17,14 @@ import (
 // its messages in order, from a goroutine of its own, as a real bus's
 // client delivers them.
 type busTestBroker struct {
-	mu         sync.Mutex
-	down       bool
-	yield      bool // Publish lets other goroutines run first, as a network write may
-	subs       map[*busTestSub]bool
-	subscribed chan string // the topic of each subscription made
+	mu    sync.Mutex
+	down  bool
+	yield bool // Publish lets other goroutines run first, as a network write may
+	// slowSubscribe makes Subscribe take as long as a round trip to a
+	// distant bus server: a model of latency, which no test waits on.
+	slowSubscribe bool
+	subs          map[*busTestSub]bool
+	subscribed    chan string // the topic of each subscription made
 }
 
 var errBusTestDown = errors.New("the test bus is down")
@@ -68,6 +72,9 @@ func (b *busTestBus) Publish(topic string, t MessageType, p []byte) error {
 }
 
 func (b *busTestBus) Subscribe(topic string, receive func(MessageType, []byte)) (func(), error) {
+	if b.br.slowSubscribe {
+		time.Sleep(50 * time.Millisecond)
+	}
 	b.br.mu.Lock()
 	defer b.br.mu.Unlock()
 	if b.br.down {
@@ -128,6 +135,8 @@ func busTestNodes(t *testing.T, br *busTestBroker, topic string, n, perNode int)
 func busTestRead(t *testing.T, c *Conn, n int) []busTestMsg {
 	t.Helper()
 	var got []busTestMsg
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	defer c.SetReadDeadline(time.Time{})
 	for range n {
 		typ, p, err := c.ReadMessage()
 		if err != nil {
@@ -312,5 +321,24 @@ func TestHubBusOneOrderEverywhere(t *testing.T) {
 		if string(local[i].p) != string(remote[i].p) {
 			t.Fatalf("message %d: %q here, %q on the other hub", i, local[i].p, remote[i].p)
 		}
+	}
+}
+
+// Once Add has returned, the member gets what other hubs broadcast: the
+// first Add subscribes before it returns.
+func TestHubBusAddWaitsForTheSubscription(t *testing.T) {
+	br := newBusTestBroker()
+	br.slowSubscribe = true
+	sender := &Hub{Bus: &busTestBus{br}, Topic: "room"}
+	h := &Hub{Bus: &busTestBus{br}, Topic: "room"}
+	t.Cleanup(func() { h.Close() })
+	url, joined := hubTestServe(t, h)
+	member := connTestDial(t, url, nil)
+	connTestWait(t, joined, "the member to join")
+	if err := sender.Broadcast(TextMessage, []byte("right after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := busTestRead(t, member, 1); string(got[0].p) != "right after" {
+		t.Fatalf("got %q", got[0].p)
 	}
 }

@@ -140,11 +140,23 @@ var errHubClient = errors.New("websocket: a hub sends to server connections only
 
 // Add puts c in the hub: it receives every message broadcast from now on.
 // c must be a server connection, one that an Upgrader made. Adding a
-// connection that is in the hub already does nothing.
+// connection that is in the hub already does nothing. With a Bus, the
+// first Add subscribes to it, and every Add waits for that first attempt;
+// once it has succeeded, c also receives what other processes broadcast
+// from then on.
 func (h *Hub) Add(c *Conn) error {
 	if c.client {
 		return errHubClient
 	}
+	if err := h.join(c); err != nil {
+		return err
+	}
+	h.subscribe()
+	return nil
+}
+
+// join puts c in the hub's list of members.
+func (h *Hub) join(c *Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.members == nil {
@@ -161,7 +173,6 @@ func (h *Hub) Add(c *Conn) error {
 	}
 	h.members[c] = m
 	h.list = append(h.list, m)
-	h.subscribe()
 	return nil
 }
 
