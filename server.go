@@ -93,28 +93,19 @@ var reservedResponseHeaders = []string{
 // the client offers are declined, but for permessage-deflate when
 // Upgrader.Compression is set.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
+	if r.ProtoMajor == 2 {
+		return u.upgradeHTTP2(w, r, responseHeader)
+	}
 	key, herr := checkRequest(r)
 	if herr == nil {
 		herr = u.checkPolicy(r, responseHeader)
 	}
 	if herr != nil {
-		switch herr.status {
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", http.MethodGet)
-		case http.StatusUpgradeRequired:
-			w.Header().Set("Sec-WebSocket-Version", "13")
-			w.Header().Set("Upgrade", "websocket")
-		}
-		http.Error(w, herr.Error(), herr.status)
+		refuse(w, herr, http.MethodGet)
 		return nil, herr
 	}
 
-	subprotocol := selectSubprotocol(r, u.Subprotocols)
-	var extensions string
-	var dz *deflateConn
-	if u.Compression != nil {
-		extensions, dz = u.Compression.accept(r.Header.Values("Sec-WebSocket-Extensions"))
-	}
+	subprotocol, extensions, dz := u.negotiate(r)
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 and test recorders cannot hand over their connection.
@@ -141,7 +132,57 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 	// Frames the client sent right behind its request may already sit in
 	// the server's read buffer; they belong to the connection.
 	leftover, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	return newConn(netConn, leftover, false, subprotocol, config{
+	return newConn(netConn, leftover, false, subprotocol, u.config(dz)), nil
+}
+
+// upgradeHTTP2 is Upgrade for an HTTP/2 request (RFC 8441).
+func (u *Upgrader) upgradeHTTP2(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
+	herr := checkRequestHTTP2(r)
+	if herr == nil {
+		herr = u.checkPolicy(r, responseHeader)
+	}
+	if herr != nil {
+		refuse(w, herr, http.MethodConnect)
+		return nil, herr
+	}
+	subprotocol, extensions, dz := u.negotiate(r)
+	s, err := acceptHTTP2(w, r, subprotocol, extensions, responseHeader)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: write handshake response: %w", err)
+	}
+	c := newConn(s, nil, false, subprotocol, u.config(dz))
+	closeOnShutdown(r, c, s)
+	s.start(c)
+	return c, nil
+}
+
+// refuse answers a handshake that is not valid, or not allowed, with an
+// HTTP error status and a text body. allow is the method a handshake
+// uses, for a 405.
+func refuse(w http.ResponseWriter, herr *handshakeError, allow string) {
+	switch herr.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", allow)
+	case http.StatusUpgradeRequired:
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		w.Header().Set("Upgrade", "websocket")
+	}
+	http.Error(w, herr.Error(), herr.status)
+}
+
+// negotiate chooses the subprotocol and the extensions of a valid
+// handshake.
+func (u *Upgrader) negotiate(r *http.Request) (subprotocol, extensions string, dz *deflateConn) {
+	subprotocol = selectSubprotocol(r, u.Subprotocols)
+	if u.Compression != nil {
+		extensions, dz = u.Compression.accept(r.Header.Values("Sec-WebSocket-Extensions"))
+	}
+	return subprotocol, extensions, dz
+}
+
+// config is the configuration of the connections u makes.
+func (u *Upgrader) config(dz *deflateConn) config {
+	return config{
 		readLimit:       u.ReadLimit,
 		readBufferSize:  u.ReadBufferSize,
 		writeBufferSize: u.WriteBufferSize,
@@ -149,7 +190,7 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 		pingInterval:    u.PingInterval,
 		pongTimeout:     u.PongTimeout,
 		deflate:         dz,
-	}), nil
+	}
 }
 
 // checkPolicy applies the server's own rules to a valid handshake.
@@ -246,11 +287,17 @@ func (u *Upgrader) Handler(f func(*Conn)) http.Handler {
 			return
 		}
 		logger := serverLog(r)
-		go func() {
+		run := func() {
 			defer c.Close()
 			defer recoverPanic(c, logger)
 			f(c)
-		}()
+		}
+		if c.http2Conn() != nil {
+			// Over HTTP/2 the stream ends when this handler returns.
+			run()
+			return
+		}
+		go run()
 	})
 }
 
