@@ -197,6 +197,51 @@
 //
 //	log.Printf("%v closed %d: %v", c.RemoteAddr(), websocket.CloseStatus(err), err)
 //
+// # HTTP/2
+//
+// A browser that already holds an HTTP/2 connection to a site opens its
+// WebSockets as streams of that connection, with an extended CONNECT (RFC
+// 8441), when the server says it may: no new TCP or TLS handshake, and
+// it works through infrastructure that speaks only HTTP/2. Upgrade,
+// Handler and EventHandler accept such a request as they accept an
+// HTTP/1.1 upgrade, with the same subprotocols, compression, origin
+// policy, read limit and keepalive.
+//
+// Go 1.26's net/http offers extended CONNECT only when the process is
+// started with GODEBUG=http2xconnect=1 in its environment (a //go:debug
+// line does not do it); HTTP2Enabled reports whether it is on. Without
+// it, nothing breaks: browsers use HTTP/1.1 for their WebSockets.
+//
+//	GODEBUG=http2xconnect=1 ./server
+//
+// What differs from HTTP/1.1:
+//
+//   - A route with a method, "GET /ws", does not match the CONNECT: use
+//     "/ws".
+//   - The stream ends when the handler returns. Handler and EventHandler
+//     keep the handler until the connection closes; a handler that calls
+//     Upgrade must itself not return while it uses the Conn.
+//   - A browser whose extended CONNECT is refused does not retry over
+//     HTTP/1.1: the refusal's status and text body say why (400, 403,
+//     405, 426), and so does Upgrade's error.
+//   - All of a browser's WebSockets to one origin share one HTTP/2
+//     connection, whose limit on concurrent streams (250 by default, see
+//     http.Server.HTTP2) also counts its ordinary requests.
+//   - HTTP/2 flow control returns credit only as a stream is read, and
+//     the credit of the whole connection is shared. So that one
+//     WebSocket whose application stops reading cannot stall the others,
+//     each stream is read as it arrives into a buffer, and a connection
+//     that lets more than 1 MiB wait is closed with
+//     StatusPolicyViolation.
+//   - The server's ReadTimeout and WriteTimeout, meant for requests, do
+//     not apply to the stream once upgraded, and Server.Shutdown closes
+//     open WebSockets with StatusGoingAway instead of waiting for them.
+//   - A connection keeps the handler's goroutine and the stream's reader,
+//     so EventHandler saves no goroutines over HTTP/2.
+//
+// Dial speaks HTTP/1.1 only: net/http's client refuses the :protocol
+// pseudo-header of an extended CONNECT.
+//
 // # Clients
 //
 // Dial opens a connection as a client. It is small and meant for tests,

@@ -92,6 +92,12 @@ var reservedResponseHeaders = []string{
 // returns an error; the handler must not write to w after that. Extensions
 // the client offers are declined, but for permessage-deflate when
 // Upgrader.Compression is set.
+//
+// Over HTTP/2 (see the package doc) the request is an extended CONNECT,
+// answered with 200, and the connection is a stream of the HTTP/2
+// connection, which net/http ends when the handler returns: the handler
+// must not return while it uses the Conn. Read in the handler until the
+// connection ends, or wait there for whatever goroutine does.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
 	if r.ProtoMajor == 2 {
 		return u.upgradeHTTP2(w, r, responseHeader)
