@@ -537,3 +537,27 @@ func TestHTTP2NeedsTheSetting(t *testing.T) {
 	}
 	t.Logf("without the setting: %v", err)
 }
+
+// The read limit and the keepalive apply over HTTP/2 as over HTTP/1.1.
+func TestHTTP2ReadLimitAndKeepalive(t *testing.T) {
+	u := &websocket.Upgrader{ReadLimit: 100, PingInterval: 20 * time.Millisecond, PongTimeout: wait}
+	url, _, ends := echoServer(t, u)
+	s := connect(t, client(t), url+"/ws", nil)
+	if f := s.read(t); f.op != 0x9 {
+		t.Fatalf("got op %d, want the keepalive's ping", f.op)
+	}
+	s.send(t, true, 0x2, make([]byte, 101))
+	for {
+		f := s.read(t)
+		if f.op == 0x9 {
+			continue
+		}
+		if f.op != 0x8 || binary.BigEndian.Uint16(f.payload) != uint16(websocket.StatusMessageTooBig) {
+			t.Fatalf("after a message over the limit: op %d %q, want close 1009", f.op, f.payload)
+		}
+		break
+	}
+	if err := waitFor(t, ends, "the handler to end"); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("the server's read ended with %v, want 1009", err)
+	}
+}
