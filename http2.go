@@ -6,6 +6,7 @@ package websocket
 // flushed ResponseWriter.
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -72,6 +73,10 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, subprotocol, extensions
 		more:   make(chan struct{}, 1),
 	}
 	s.local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	// The request's context ends when the handler returns or the client
+	// resets the stream: either way the stream is gone.
+	s.ended = r.Context().Done()
+	context.AfterFunc(r.Context(), func() { s.Close() })
 	return s, nil
 }
 
@@ -91,9 +96,10 @@ type http2Stream struct {
 	body    io.ReadCloser
 	local   net.Addr
 	remote  net.Addr
-	conn    *Conn         // set once, before pump starts
-	done    chan struct{} // closed by Close: the handler may return
-	onClose func()        // set once, before the Conn is handed out
+	ended   <-chan struct{} // the request's context's: closed when the stream is gone
+	conn    *Conn           // set once, before pump starts
+	done    chan struct{}   // closed by Close: the handler may return
+	onClose func()          // set once, before the Conn is handed out
 
 	wmu     sync.Mutex // serialises writes with each other and with Close
 	wclosed bool
@@ -202,9 +208,22 @@ func (s *http2Stream) Write(p []byte) (int, error) {
 	if s.wclosed {
 		return 0, net.ErrClosed
 	}
+	select {
+	case <-s.ended:
+		return 0, net.ErrClosed
+	default:
+	}
 	n, err := s.w.Write(p)
 	if err == nil {
 		err = s.rc.Flush()
+	}
+	if err != nil {
+		select {
+		case <-s.ended:
+			// The handler has returned, or the client reset the stream.
+			return n, net.ErrClosed
+		default:
+		}
 	}
 	return n, err
 }

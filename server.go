@@ -97,7 +97,10 @@ var reservedResponseHeaders = []string{
 // answered with 200, and the connection is a stream of the HTTP/2
 // connection, which net/http ends when the handler returns: the handler
 // must not return while it uses the Conn. Read in the handler until the
-// connection ends, or wait there for whatever goroutine does.
+// connection ends, or wait there for whatever goroutine does. Writes
+// after the handler has returned fail with ErrClosed, but one under way
+// as it returns races with net/http, which may panic ("Write called
+// after Handler finished").
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeader http.Header) (*Conn, error) {
 	if r.ProtoMajor == 2 {
 		return u.upgradeHTTP2(w, r, responseHeader)

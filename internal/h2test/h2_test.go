@@ -561,3 +561,40 @@ func TestHTTP2ReadLimitAndKeepalive(t *testing.T) {
 		t.Fatalf("the server's read ended with %v, want 1009", err)
 	}
 }
+
+// A client that resets its stream ends the connection: the server's
+// read sees it, and writes fail with ErrClosed.
+func TestHTTP2ClientResetsTheStream(t *testing.T) {
+	u := &websocket.Upgrader{}
+	reads := make(chan error, 1)
+	writes := make(chan error, 1)
+	opened := make(chan struct{})
+	_, url := serve(t, u.Handler(func(c *websocket.Conn) {
+		close(opened)
+		_, _, err := c.ReadMessage()
+		reads <- err
+		writes <- c.WriteMessage(websocket.TextMessage, []byte("too late"))
+	}))
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodConnect, url+"/ws", pr)
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	waitFor(t, opened, "the handler")
+	// Cancelling the request and closing its response: x/net's client
+	// resets the stream (RST_STREAM CANCEL).
+	cancel()
+	resp.Body.Close()
+	if err := waitFor(t, reads, "the read to end"); websocket.CloseStatus(err) != websocket.StatusAbnormalClosure && !errors.Is(err, websocket.ErrClosed) {
+		t.Fatalf("the read after a reset: %v, want the end of the connection", err)
+	}
+	if err := waitFor(t, writes, "the write"); !errors.Is(err, websocket.ErrClosed) {
+		t.Fatalf("a write after a reset: %v, want ErrClosed", err)
+	}
+}
