@@ -119,17 +119,34 @@ func (s *http2Stream) start(c *Conn) {
 	go s.pump()
 }
 
-// pump reads the body into buf as the peer sends it.
+// pump reads the body into buf as the peer sends it. A read that waits
+// for the peer, which an idle connection's always does, waits with a
+// small buffer; one that follows a read that filled its buffer borrows a
+// large one from the pool for the time of the read.
 func (s *http2Stream) pump() {
-	chunk := make([]byte, 32<<10)
+	var small [512]byte
+	busy := false
 	for {
+		chunk := small[:]
+		var big *[]byte
+		if busy {
+			big = getBuffer(32 << 10)
+			chunk = *big
+		}
 		n, err := s.body.Read(chunk)
+		busy = n == len(chunk)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			if big != nil {
+				putBuffer(big)
+			}
 			return
 		}
 		s.buf = append(s.buf, chunk[:n]...)
+		if big != nil {
+			putBuffer(big)
+		}
 		over := len(s.buf) > http2StreamBuffer
 		if err != nil {
 			s.err = err
