@@ -4,7 +4,13 @@
 //
 //	go run ./examples/chat
 //
-// then open http://localhost:8080 in two windows.
+// then open http://localhost:8080 in two windows. With -tls it serves
+// https://localhost:8080, with a certificate of its own made at start-up
+// (the browser warns about it once), and so HTTP/2 as well as HTTP/1.1;
+// started with GODEBUG=http2xconnect=1, which Go's net/http needs for it,
+// the pages' WebSockets then go over their HTTP/2 connections (RFC 8441):
+//
+//	GODEBUG=http2xconnect=1 go run ./examples/chat -tls
 //
 // The page speaks the subprotocol "chat". Its first text message is the
 // member's name, every later one a line of chat. The server sends every
@@ -33,6 +39,7 @@ import (
 	"time"
 
 	"github.com/rfc6455/websocket"
+	"github.com/rfc6455/websocket/internal/devtls"
 )
 
 //go:embed index.html
@@ -64,6 +71,7 @@ var page = func() []byte {
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	useTLS := flag.Bool("tls", false, "serve https, and so HTTP/2 too, with a self-signed certificate for localhost made at start-up")
 	flag.Parse()
 
 	// Listen before saying so, so that whoever waits for the line can
@@ -77,21 +85,36 @@ func main() {
 		Handler:           rm.routes(),
 		ReadHeaderTimeout: 10 * time.Second, // slow clients must not hold handshakes open
 	}
+	scheme := "http"
+	if *useTLS {
+		if srv.TLSConfig, err = devtls.Config(); err != nil {
+			log.Fatal(err)
+		}
+		scheme = "https"
+	}
 	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
+		var err error
+		if *useTLS {
+			err = srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != http.ErrServerClosed {
 			log.Fatal(err)
 		}
 	}()
-	log.Printf("chat: listening on http://%s", ln.Addr())
+	log.Printf("chat: listening on %s://%s", scheme, ln.Addr())
+	log.Printf("chat: %s", devtls.HTTP2Status("chat", *useTLS))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
 	log.Print("chat: shutting down")
-	// Hijacked connections are not Shutdown's business, so the room closes
-	// them itself, with 1001, and first: Shutdown also waits up to five
-	// seconds for the spare connections browsers open and may never use,
-	// and the 1001 would wait with it.
+	// Hijacked connections (HTTP/1.1) are not Shutdown's business, so the
+	// room closes them itself, with 1001, and first: Shutdown also waits
+	// up to five seconds for the spare connections browsers open and may
+	// never use, and the 1001 would wait with it. (Shutdown closes those
+	// over HTTP/2 with 1001 itself; the room's close comes first.)
 	rm.shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -145,7 +168,17 @@ func (rm *room) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})
-	mux.Handle("/ws", upgrader.Handler(rm.serve))
+	// The route has no method: over HTTP/2 the handshake is a CONNECT,
+	// which "GET /ws" would refuse. The handler is made for each request,
+	// so that the log can say what the request came with: "HTTP/2.0
+	// CONNECT" over HTTP/2, "HTTP/1.1 GET" over HTTP/1.1.
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		how := r.Proto + " " + r.Method
+		upgrader.Handler(func(c *websocket.Conn) {
+			log.Printf("chat: %v connected (%s)", c.RemoteAddr(), how)
+			rm.serve(c)
+		}).ServeHTTP(w, r)
+	})
 	return mux
 }
 
