@@ -3,7 +3,13 @@
 //
 //	go run ./examples/vote
 //
-// then open http://localhost:8080 in a few windows.
+// then open http://localhost:8080 in a few windows. With -tls it serves
+// https://localhost:8080, with a certificate of its own made at start-up
+// (the browser warns about it once), and so HTTP/2 as well as HTTP/1.1;
+// started with GODEBUG=http2xconnect=1, which Go's net/http needs for it,
+// the pages' WebSockets then go over their HTTP/2 connections (RFC 8441):
+//
+//	GODEBUG=http2xconnect=1 go run ./examples/vote -tls
 //
 // On connect the server sends the state of every candidate, one JSON text
 // message each: {"id":"1","name":"Go","count":0}. A page votes by sending
@@ -33,6 +39,7 @@ import (
 	"time"
 
 	"github.com/rfc6455/websocket"
+	"github.com/rfc6455/websocket/internal/devtls"
 )
 
 //go:embed index.html
@@ -40,6 +47,7 @@ var page []byte
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	useTLS := flag.Bool("tls", false, "serve https, and so HTTP/2 too, with a self-signed certificate for localhost made at start-up")
 	flag.Parse()
 
 	p := newPoll("Go", "Rust", "Zig", "Elixir")
@@ -53,9 +61,23 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("vote: listening on http://%s", *addr)
+	scheme := "http"
+	if *useTLS {
+		if srv.TLSConfig, err = devtls.Config(); err != nil {
+			log.Fatal(err)
+		}
+		scheme = "https"
+	}
+	log.Printf("vote: listening on %s://%s", scheme, ln.Addr())
+	log.Printf("vote: %s", devtls.HTTP2Status("vote", *useTLS))
 	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
+		var err error
+		if *useTLS {
+			err = srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != http.ErrServerClosed {
 			log.Fatal(err)
 		}
 	}()
@@ -64,10 +86,11 @@ func main() {
 	defer stop()
 	<-ctx.Done()
 	log.Print("vote: shutting down")
-	// Hijacked connections are not Shutdown's business, so tell the pages
-	// ourselves, and first: Shutdown also waits up to five seconds for the
-	// spare connections browsers open and may never use, and the 1001
-	// would wait with it.
+	// Hijacked connections (HTTP/1.1) are not Shutdown's business, so tell
+	// the pages ourselves, and first: Shutdown also waits up to five
+	// seconds for the spare connections browsers open and may never use,
+	// and the 1001 would wait with it. (Shutdown closes those over HTTP/2
+	// with 1001 itself; ours comes first.)
 	p.closeAll()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -117,7 +140,18 @@ func (p *poll) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})
-	mux.Handle("GET /ws", upgrader.Handler(p.serve))
+	// The route has no method: over HTTP/2 the handshake is a CONNECT,
+	// which "GET /ws" would answer with 405, and a browser does not try
+	// again over HTTP/1.1. The handler is made for each request, so that
+	// the log can say what the request came with: "HTTP/2.0 CONNECT" over
+	// HTTP/2, "HTTP/1.1 GET" over HTTP/1.1.
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		how := r.Proto + " " + r.Method
+		upgrader.Handler(func(c *websocket.Conn) {
+			log.Printf("vote: %v connected (%s)", c.RemoteAddr(), how)
+			p.serve(c)
+		}).ServeHTTP(w, r)
+	})
 	return mux
 }
 
