@@ -15,9 +15,11 @@
 //
 //	GODEBUG=http2xconnect=1 go run ./examples/echo -tls
 //
-// The log says, for each connection, what the request came with:
-// "HTTP/2.0 CONNECT" for a WebSocket over HTTP/2, "HTTP/1.1 GET" for one
-// over HTTP/1.1.
+// The log says, for the page and for each WebSocket, the client's address
+// and what the request came with: "HTTP/2.0 CONNECT" for a WebSocket
+// over HTTP/2, from the same address as the page, since it is a stream of
+// the page's connection; "HTTP/1.1 GET" for one over HTTP/1.1, on a
+// connection of its own.
 package main
 
 import (
@@ -61,6 +63,9 @@ func main() {
 			http.NotFound(w, r)
 			return
 		}
+		// With the request's address, for comparing with the
+		// WebSocket's: over HTTP/2 they are the same connection.
+		log.Printf("echo: %v page (%s %s)", r.RemoteAddr, r.Proto, r.Method)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})

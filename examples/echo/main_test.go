@@ -36,6 +36,7 @@ func TestTLS(t *testing.T) {
 			if !bytes.Equal(body, page) {
 				t.Errorf("GET / = %s with %d bytes, want the page", resp.Status, len(body))
 			}
+			p.WaitLog(t, " page (HTTP/2.0 GET)")
 
 			ctx, cancel := context.WithTimeout(context.Background(), exampletest.Timeout)
 			defer cancel()
