@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,14 +73,15 @@ export async function freePort() {
 }
 
 // Server is one running example: its address, and everything it has
-// written to stderr, one entry per line, for tests to wait on.
+// written to stderr, one entry per line, for tests to wait on. A server
+// started with -tls has https and wss URLs.
 class Server {
-  constructor(name, child, addr) {
+  constructor(name, child, addr, tls) {
     this.name = name;
     this.child = child;
     this.addr = addr;
-    this.url = `http://${addr}/`;
-    this.wsURL = `ws://${addr}/ws`;
+    this.url = `${tls ? 'https' : 'http'}://${addr}/`;
+    this.wsURL = `${tls ? 'wss' : 'ws'}://${addr}/ws`;
     this.lines = [];
     this.exited = false;
     this.waiters = new Set();
@@ -147,25 +149,32 @@ class Server {
 
 // start builds examples/NAME if needed, runs it on a free 127.0.0.1 port
 // with the extra arguments given, and resolves once it has logged
-// "listening on". Pass the test context so the server is stopped when the
-// test ends, whatever its outcome.
-export async function start(name, t, args = []) {
+// "listening on" (with -tls, "listening on https://"). env adds to the
+// environment the process inherits: { GODEBUG: 'http2xconnect=1' } turns
+// on WebSockets over HTTP/2, which net/http reads when the process starts.
+// Pass the test context so the server is stopped when the test ends,
+// whatever its outcome.
+export async function start(name, t, args = [], { env } = {}) {
   const bin = await build(name);
+  const tls = args.includes('-tls');
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const addr = `127.0.0.1:${await freePort()}`;
-    const child = spawn(bin, ['-addr', addr, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, ['-addr', addr, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     // A forgotten server must not keep the run alive: the exit handler
     // below kills whatever is left.
     child.unref();
     child.stdout.unref();
     child.stderr.unref();
-    const server = new Server(name, child, addr);
+    const server = new Server(name, child, addr, tls);
     running.add(server);
     t?.after(() => server.stop());
     try {
-      await server.waitForLine('listening on', { timeoutMs: START_TIMEOUT_MS });
-      await canConnect(addr, name);
+      await server.waitForLine(tls ? `listening on https://${addr}` : 'listening on', { timeoutMs: START_TIMEOUT_MS });
+      await canConnect(addr, name, tls);
       return server;
     } catch (err) {
       lastError = err;
@@ -179,13 +188,17 @@ export async function start(name, t, args = []) {
 
 // canConnect checks that addr accepts a TCP connection. The examples log
 // "listening on" just before they bind, so a server whose port was taken
-// logs it and then exits; this catches that before a test connects.
-function canConnect(addr, name) {
+// logs it and then exits; this catches that before a test connects. With
+// tls it completes a TLS handshake too, which a server would otherwise log
+// as failed ("TLS handshake error ... EOF"), whatever its certificate.
+function canConnect(addr, name, tls = false) {
   const [host, port] = addr.split(':');
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port: Number(port) });
+    const sock = tls
+      ? tlsConnect({ host, port: Number(port), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host, port: Number(port) });
     sock.setTimeout(START_TIMEOUT_MS, () => sock.destroy(new Error('connect timed out')));
-    sock.once('connect', () => { sock.end(); resolve(); });
+    sock.once(tls ? 'secureConnect' : 'connect', () => { sock.end(); resolve(); });
     sock.once('error', (err) => reject(new Error(`${name} logged "listening on" but ${addr} refused a connection: ${err.message}`)));
   });
 }
