@@ -326,3 +326,139 @@ describe('Chromium', () => {
     });
   }
 });
+
+// WebSockets over HTTP/2 (RFC 8441). Chromium speaks HTTP/2 only over TLS
+// (-tls), and opens a WebSocket as a stream of the page's HTTP/2
+// connection, with an extended CONNECT, when the server offers it: Go's
+// net/http does when the process starts with GODEBUG=http2xconnect=1.
+const H2 = { env: { GODEBUG: 'http2xconnect=1' } };
+
+// pageOverH2 checks, from the page's side, that it came over HTTP/2: the
+// protocol of its navigation entry.
+async function pageOverH2(page) {
+  const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+  assert.equal(proto, 'h2', 'the page did not come over HTTP/2');
+}
+
+// addrOf returns the client address in an example's log line
+// "NAME: ADDR ...".
+function addrOf(line) {
+  return line.split(' ').find((w) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(w));
+}
+
+// waitForLines waits until the server has logged n lines that match
+// pattern, and returns them.
+async function waitForLines(server, pattern, n) {
+  const found = [];
+  let from = 0;
+  while (found.length < n) {
+    const line = await server.waitForLine(pattern, { timeoutMs: WAIT_MS, from });
+    from = server.lines.indexOf(line, from) + 1;
+    found.push(line);
+  }
+  return found;
+}
+
+describe('Chromium over HTTP/2 (RFC 8441)', () => {
+  for (const args of [[], ['-events']]) {
+    const echo = ['echo -tls', ...args].join(' ');
+    const shot = ['echo-h2', ...args.map((a) => a.replace(/^-/, ''))].join('-');
+
+    test(`${echo}: the page comes over h2, its WebSocket is an extended CONNECT on the page's connection, 你好，世界 echoes, the server's ping gets the page's pong, and the page's close 4000 reaches the server`, { timeout: TIMEOUT_MS }, async (t) => {
+      if (!(await needBrowser(t))) return;
+      const server = await start('echo', t, ['-tls', ...args], H2);
+      await server.waitForLine('WebSockets over HTTP/2: on');
+      const page = await openPage(t, server.url);
+      await pageOverH2(page);
+      await waitForLogItem(page, /^connected, permessage-deflate/);
+      // The server's side: a CONNECT over HTTP/2, from the address that
+      // fetched the page, and so on its connection.
+      const pageLine = await server.waitForLine('page (HTTP/2.0 GET)', { timeoutMs: WAIT_MS });
+      const wsLine = await server.waitForLine(/ connected \(HTTP\/2\.0 CONNECT\), extensions: permessage-deflate/, { timeoutMs: WAIT_MS });
+      const addr = addrOf(wsLine);
+      assert.equal(addr, addrOf(pageLine), `the WebSocket (${wsLine}) is not on the page's connection (${pageLine})`);
+      t.diagnostic(wsLine);
+
+      await page.fill('#text', '你好，世界');
+      await page.click('#send');
+      await waitForLogItem(page, '→ 你好，世界');
+      await waitForLogItem(page, '← 你好，世界');
+      // The echo pings each page once it connects; Chromium answers.
+      t.diagnostic(await server.waitForLine(`pong from ${addr} in `, { timeoutMs: WAIT_MS }));
+
+      await page.evaluate(() => ws.close(4000, 'done'));
+      await waitForLogItem(page, 'closed: 4000 done');
+      await expectDisabled(page, ['#text', '#send', '#close']);
+      t.diagnostic(await server.waitForLine(`${addr} closed 4000`, { timeoutMs: WAIT_MS }));
+      await screenshot(page, shot);
+    });
+
+    test(`${echo}: over h2, 1 MiB of Chinese text comes back whole`, { timeout: TIMEOUT_MS }, async (t) => {
+      if (!(await needBrowser(t))) return;
+      const server = await start('echo', t, ['-tls', ...args], H2);
+      const page = await openPage(t, server.url);
+      await pageOverH2(page);
+      await waitForLogItem(page, /^connected/);
+      await server.waitForLine(' connected (HTTP/2.0 CONNECT)', { timeoutMs: WAIT_MS });
+      // 1 MiB of UTF-8 (three bytes a character): more than the HTTP/2
+      // windows of either side, so flow control has to turn over.
+      const same = await page.evaluate(() => new Promise((resolve) => {
+        let big = '';
+        for (let i = 0; big.length < (1 << 20) / 3; i++) big += `第${i}行：你好，世界。`;
+        ws.addEventListener('message', (e) => resolve(e.data === big), { once: true });
+        ws.send(big);
+      }));
+      assert.ok(same, 'the 1 MiB message came back different');
+      // No screenshot: the page now shows the megabyte.
+    });
+  }
+
+  test('echo -tls without GODEBUG=http2xconnect=1: the page comes over h2, and its WebSocket falls back to HTTP/1.1 on a connection of its own', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    // The environment as it is, minus a GODEBUG that might turn it on.
+    const server = await start('echo', t, ['-tls'], { env: { GODEBUG: '' } });
+    await server.waitForLine('WebSockets over HTTP/2: off');
+    const page = await openPage(t, server.url);
+    await pageOverH2(page);
+    await waitForLogItem(page, /^connected/);
+    const pageLine = await server.waitForLine('page (HTTP/2.0 GET)', { timeoutMs: WAIT_MS });
+    const wsLine = await server.waitForLine(' connected (HTTP/1.1 GET)', { timeoutMs: WAIT_MS });
+    assert.notEqual(addrOf(wsLine), addrOf(pageLine), 'an HTTP/1.1 WebSocket on the page\'s HTTP/2 connection?');
+    await page.fill('#text', '你好，世界');
+    await page.click('#send');
+    await waitForLogItem(page, '← 你好，世界');
+    await screenshot(page, 'echo-h2-off');
+  });
+
+  test('chat -tls over HTTP/2: alice and bob, each on an extended CONNECT, see each other join and talk', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('chat', t, ['-tls'], H2);
+    const alice = await openPage(t, server.url);
+    const bob = await openPage(t, server.url);
+    await pageOverH2(alice);
+    await pageOverH2(bob);
+    await join(alice, 'alice');
+    await join(bob, 'bob');
+    await waitForLogItem(alice, 'bob joined', 'alice');
+    await say(bob, 'hello alice, 你好');
+    await waitForLogItem(alice, 'bob: hello alice, 你好', 'alice');
+    // Two pages in two contexts: two HTTP/2 connections, a CONNECT on each.
+    const [a, b] = await waitForLines(server, ' connected (HTTP/2.0 CONNECT)', 2);
+    assert.notEqual(addrOf(a), addrOf(b));
+    await screenshot(bob, 'chat-h2-bob');
+  });
+
+  test('vote -tls over HTTP/2: each page\'s WebSocket is an extended CONNECT, and a vote in one updates the count in the other', { timeout: TIMEOUT_MS }, async (t) => {
+    if (!(await needBrowser(t))) return;
+    const server = await start('vote', t, ['-tls'], H2);
+    const voter = await openPage(t, server.url);
+    const watcher = await openPage(t, server.url);
+    await pageOverH2(voter);
+    await waitForText(voter, '#count-1', /^\d+$/, 'voter');
+    const before = Number(await waitForText(watcher, '#count-1', /^\d+$/, 'watcher'));
+    await voter.click('#vote-1');
+    await waitForText(watcher, '#count-1', String(before + 1), 'watcher');
+    await waitForLines(server, ' connected (HTTP/2.0 CONNECT)', 2);
+    await screenshot(watcher, 'vote-h2-watcher');
+  });
+});
