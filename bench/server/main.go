@@ -4,7 +4,9 @@
 // "ready ADDR" on stdout, and serves until SIGTERM or SIGINT. With -mode
 // cluster it is one node of a broadcast over several processes, this
 // library's only, sharing its hub over a bus (-bus, -bus-addr; see
-// cluster.go).
+// cluster.go). With -tls this library's server runs over TLS and speaks
+// HTTP/2 as well as HTTP/1.1, for the driver's HTTP/2 comparison (see
+// tls.go).
 //
 // Every server accepts messages of up to readLimit bytes and skips the
 // origin check: the load generator sends no Origin, and what is measured is
@@ -79,9 +81,13 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` until the server stops")
 	flag.StringVar(&deflate, "deflate", "", "permessage-deflate: takeover or no-takeover (default off)")
 	flag.IntVar(&deflateWindow, "deflate-window", 0, "rfc6455 only: the window bits of both directions (default the library's)")
+	flag.BoolVar(&useTLS, "tls", false, "rfc6455 only: serve over TLS, HTTP/2 and HTTP/1.1, with a self-signed certificate (see tls.go)")
 	flag.Parse()
 	if deflate != "" && !deflateModes[*lib][deflate] {
 		log.Fatalf("-lib %s has no -deflate %q", *lib, deflate)
+	}
+	if useTLS && (*lib != "rfc6455" && *lib != "rfc6455-handler" || *mode == "cluster") {
+		log.Fatalf("-tls serves -lib rfc6455 or rfc6455-handler in echo or broadcast mode only")
 	}
 
 	serve, ok := servers[*lib]

@@ -69,7 +69,7 @@ func serveRFC6455With(ln net.Listener, broadcast, events bool) error {
 	default:
 		h = u.Handler(rfc6455Echo)
 	}
-	return (&http.Server{Handler: h}).Serve(ln)
+	return serveHTTP(ln, h)
 }
 
 func rfc6455Echo(c *websocket.Conn) {
