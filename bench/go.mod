@@ -15,6 +15,7 @@ require (
 	github.com/rfc6455/websocket v0.0.0-00010101000000-000000000000
 	github.com/rfc6455/websocket/bus/nats v0.0.0-00010101000000-000000000000
 	github.com/rfc6455/websocket/bus/redis v0.0.0-00010101000000-000000000000
+	golang.org/x/net v0.63.0
 )
 
 require (
@@ -29,8 +30,9 @@ require (
 	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
 

@@ -28,9 +28,11 @@ const handshakeTimeout = 10 * time.Second
 
 // wsConn is one client connection after its handshake. The bufio.Reader
 // is the one the handshake response was read with, so that a frame the
-// server sends right behind its 101 is not lost.
+// server sends right behind its 101 is not lost. c is a *net.TCPConn, or
+// with -tls a *tls.Conn, or with -h2 a stream of an HTTP/2 connection
+// (h2.go).
 type wsConn struct {
-	c  *net.TCPConn
+	c  net.Conn
 	br *bufio.Reader
 }
 
@@ -52,8 +54,12 @@ func request(addr, path string) []byte {
 }
 
 // dialAll opens n connections with at most dialers at a time. readBuf is
-// the size of each connection's bufio.Reader.
+// the size of each connection's bufio.Reader. With -h2 they are streams
+// of one HTTP/2 connection.
 func dialAll(addr string, n, readBuf int) ([]*wsConn, error) {
+	if useH2 {
+		return dialH2(addr, n, readBuf)
+	}
 	return dialAllPath(addr, "/", n, readBuf)
 }
 
@@ -108,12 +114,16 @@ func dialAllPath(addr, path string, n, readBuf int) ([]*wsConn, error) {
 }
 
 func dial(addr string, req []byte, readBuf int) (*wsConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, handshakeTimeout)
+	c, err := net.DialTimeout("tcp", addr, handshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
-	c := nc.(*net.TCPConn)
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	if useTLS {
+		if c, err = handshakeTLS(c, "http/1.1"); err != nil {
+			return nil, err
+		}
+	}
 	br := bufio.NewReaderSize(c, readBuf)
 	if _, err := c.Write(req); err != nil {
 		c.Close()

@@ -124,7 +124,15 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 0, "echo: messages per `second` over all connections (0: each sends as soon as its reply is in); cluster: messages published per second")
 	flag.BoolVar(&o.fanout, "fanout", false, "cluster: publish each message to every node, for nodes without a bus")
 	flag.StringVar(&o.deflate, "deflate", "", "offer permessage-deflate: takeover or no-takeover, and send compressed JSON text")
+	flag.BoolVar(&useTLS, "tls", false, "echo and idle: connect over TLS, each connection upgraded over HTTP/1.1")
+	flag.BoolVar(&useH2, "h2", false, "echo and idle: open every WebSocket as a stream of one HTTP/2 connection over TLS (RFC 8441)")
 	flag.Parse()
+	if (useTLS || useH2) && (o.mode != "echo" && o.mode != "idle" || o.deflate != "") {
+		fatalf("-tls and -h2 go with -mode echo or idle, without -deflate")
+	}
+	if useTLS && useH2 {
+		fatalf("-tls and -h2 are two ways over TLS: choose one")
+	}
 	switch o.deflate {
 	case "", "takeover", "no-takeover":
 	default:
@@ -163,6 +171,7 @@ func main() {
 		say("held")
 		hold()
 		runtime.KeepAlive(idle)
+		runtime.KeepAlive(h2Client)
 	}
 	if r.Errors > 0 {
 		os.Exit(1)
