@@ -4,6 +4,7 @@
 //
 //	cd bench && go run ./driver [-quick] [-reps 3] [-workloads echo-16B-1,idle-10000] [-out results.md]
 //	cd bench && go run ./driver -cluster [-quick] [-reps 3] [-buses nats,redis]
+//	cd bench && go run ./driver -h2 [-quick] [-reps 3]
 //
 // It builds bench/server and bench/loadgen into a temporary directory,
 // then for each workload and repetition runs each server in turn,
@@ -22,7 +23,10 @@
 //
 // With -cluster it runs the cluster comparison instead (cluster.go): a
 // broadcast over three server processes that share it through NATS or
-// Redis, against the same broadcast in one process.
+// Redis, against the same broadcast in one process. With -h2 it runs the
+// HTTP/2 comparison instead (h2.go): this library's server over TLS, its
+// WebSockets each a TLS connection upgraded over HTTP/1.1, or all of them
+// streams of one HTTP/2 connection.
 package main
 
 import (
@@ -76,6 +80,9 @@ type config struct {
 	clusterSubs int      // subscribers in all
 	clusterRate int      // messages published per second
 	buses       []string // the clusters' buses
+
+	// The HTTP/2 comparison (-h2); its rows are in loads.
+	h2 bool
 }
 
 func main() {
@@ -87,7 +94,9 @@ func main() {
 		mask      = flag.Bool("mask", true, "also compare masking throughput with gobwas/ws's Cipher")
 		maskOnly  = flag.Bool("maskonly", false, "compare masking throughput only, no workloads")
 		buses     = flag.String("buses", strings.Join(clusterBuses, ","), "cluster: comma-separated `buses` to compare with the single process")
+		h2Rates   = flag.String("h2-rates", fmt.Sprintf("%d,%d", defaultH2Rate1KiB, defaultH2Rate16KiB), "h2: the paced echo rows' `rates`, messages per second, 1 KiB's and 16 KiB's")
 	)
+	flag.BoolVar(&cfg.h2, "h2", false, "run the HTTP/2 comparison (this library over TLS, HTTP/1.1 against HTTP/2) instead of the libraries'")
 	flag.BoolVar(&cfg.cluster, "cluster", false, "run the cluster comparison (a broadcast over three processes and a bus) instead of the libraries'")
 	flag.IntVar(&cfg.clusterSubs, "cluster-subs", defaultClusterSubs, "cluster: subscribers in all, a third on each node")
 	flag.IntVar(&cfg.clusterRate, "cluster-rate", defaultClusterRate, "cluster: messages published per second")
@@ -116,7 +125,15 @@ func main() {
 			cfg.clusterSubs /= 10
 		}
 	}
-	if cfg.loads, err = selectWorkloads(allWorkloads(cfg.quick), *workloads); err != nil {
+	all := allWorkloads(cfg.quick)
+	if cfg.h2 {
+		r1, r16, err := parseH2Rates(*h2Rates)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		all = h2Workloads(cfg.quick, r1, r16)
+	}
+	if cfg.loads, err = selectWorkloads(all, *workloads); err != nil {
 		fatalf("%v", err)
 	}
 	if cfg.servers, cfg.zservers, err = selectServers(*only); err != nil {
@@ -138,11 +155,17 @@ func main() {
 		cfg.loads = nil
 		*mask = false
 	}
+	if cfg.h2 {
+		if cfg.cluster || *only != "" || *maskOnly {
+			fatalf("-h2 runs the HTTP/2 comparison alone: no -cluster, -servers or -maskonly")
+		}
+		*mask = false
+	}
 
 	var md strings.Builder
 	out := io.MultiWriter(os.Stdout, &md)
 	fmt.Fprint(out, describe())
-	if cfg.cluster {
+	if cfg.cluster || cfg.h2 {
 		// Other work on the machine shows in the everything-else column
 		// during each window; the load averages frame the whole run.
 		fmt.Fprintf(out, "- commit: %s\n- load average at the start (/proc/loadavg): %s\n", commit(), loadavg())
@@ -187,12 +210,15 @@ func main() {
 	} else {
 		res := runAll(ctx, cfg)
 		runs = res.runs
-		if !*maskOnly {
+		switch {
+		case cfg.h2:
+			fmt.Fprint(out, h2Report(cfg, res))
+		case !*maskOnly:
 			fmt.Fprint(out, report(cfg, res))
 		}
 	}
 	elapsed := time.Since(start)
-	if cfg.cluster {
+	if cfg.cluster || cfg.h2 {
 		fmt.Fprintf(out, "\nLoad average at the end (/proc/loadavg): %s\n", loadavg())
 	}
 

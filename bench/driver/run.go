@@ -40,6 +40,12 @@ type outcome struct {
 	other   float64 // the rest of the machine's CPU use in the window, % of one core
 	allocs  float64 // load generator heap allocations per message
 	wire    float64 // payload bytes the server sent per message (compression rows)
+	lg      float64 // load generator CPU µs per message
+
+	// The -h2 rows' idle connections, per connection: growth of the
+	// server's Go heap in use and goroutine stacks (KiB, after a GC), and
+	// of its goroutines.
+	heap, stacks, goroutines float64
 }
 
 type cell struct{ workload, server string }
@@ -99,7 +105,10 @@ func runAll(ctx context.Context, cfg config) *results {
 
 // serversOf returns the servers of w's row.
 func (cfg config) serversOf(w workload) []string {
-	if w.z {
+	switch {
+	case w.tls:
+		return h2Protos
+	case w.z:
 		return cfg.zservers
 	}
 	return cfg.servers
@@ -114,7 +123,17 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 		srvArgs[1] = lib
 		srvArgs = append(srvArgs, "-deflate", map[string]string{"z": "takeover", "nct": "no-takeover"}[mode])
 	}
+	var lgTLS []string
+	if w.tls {
+		var srvTLS []string
+		srvTLS, lgTLS = tlsArgs(server)
+		srvArgs[1] = ours
+		srvArgs = append(srvArgs, srvTLS...)
+	}
 	srv := command(ctx, cfg, 0, filepath.Join(cfg.bin, "server"), srvArgs...)
+	if w.tls {
+		srv.Env = xconnectEnv()
+	}
 	srvOut := &capture{first: make(chan string, 1)}
 	srvErr := &capture{}
 	srv.Stdout, srv.Stderr = srvOut, srvErr
@@ -146,12 +165,26 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 	if w.rate > 0 {
 		args = append(args, "-rate", strconv.Itoa(w.rate))
 	}
+	args = append(args, lgTLS...)
 	if w.z {
 		// Offered as browsers offer it; each server decides whether
 		// to keep context.
 		args = append(args, "-deflate", "takeover")
 		if w.mode == "idle" {
 			args = append(args, "-size", strconv.Itoa(w.size))
+		}
+	}
+	// The -h2 idle rows read the server's goroutines and Go memory too,
+	// before the load generator starts, which opens its connections as
+	// soon as it says "start" (the request costs the server a TLS
+	// handshake and a garbage collection, outside the window), and after
+	// the window.
+	stats := w.tls && w.mode == "idle"
+	var st0 srvStats
+	if stats {
+		var err error
+		if st0, err = readStats(addr); err != nil {
+			return o, []string{err.Error()}
 		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.warmup+cfg.duration+runSlack)
@@ -172,6 +205,7 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 		err3           error
 		s0, s1, l0, l1 snapshot
 		m0, m1         int64 // machineIdle
+		st1            srvStats
 		started        int
 		stopped        bool
 		r              lgResult
@@ -194,6 +228,10 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 			l1, err2 = readSnapshot(lg.Process.Pid)
 			m1, err3 = machineIdle()
 			snapErr = errors.Join(snapErr, err1, err2, err3)
+			if stats {
+				st1, err1 = readStats(addr)
+				snapErr = errors.Join(snapErr, err1)
+			}
 			stopped = true
 		case line == "held":
 			stdin.Close()
@@ -252,17 +290,29 @@ func runOne(ctx context.Context, cfg config, w workload, server string) (o outco
 		other:   100 * (float64(runtime.NumCPU())*wall - float64(m1-m0)/cfg.hz - cpu - lgCPU) / wall,
 		allocs:  float64(r.Allocs) / units,
 		wire:    float64(r.WireBytes) / units,
+		lg:      lgCPU * 1e6 / units,
 	}
 	if w.mode == "idle" {
 		o.rss = float64(s1.rssKiB-s0.rssKiB) / units
 		o.p50, o.p99 = math.NaN(), math.NaN() // no round trips
 		o.wire = math.NaN()                   // no messages in a window
 	}
+	if stats {
+		o.heap = (float64(st1.HeapInuse) - float64(st0.HeapInuse)) / 1024 / units
+		o.stacks = (float64(st1.StackInuse) - float64(st0.StackInuse)) / 1024 / units
+		o.goroutines = float64(st1.Goroutines-st0.Goroutines) / units
+	}
 	// An allocation per message would show as 1 or more. A few hundred in
 	// a window are the runtime's own (a new thread when a goroutine sits
-	// in a long write), which matter only when messages are few.
-	if o.allocs >= 0.5 {
+	// in a long write), which matter only when messages are few. Over TLS
+	// the load generator's crypto/tls and x/net/http2 allocate as they
+	// go: the -h2 report shows it instead.
+	if o.allocs >= 0.5 && !w.tls {
 		problems = append(problems, fmt.Sprintf("loadgen made %.3f allocations per %s", o.allocs, w.unit()))
+	}
+	// A paced -h2 row that fell behind its rate measured another load.
+	if w.tls && w.rate > 0 && o.rate < keptUp*float64(w.rate) {
+		problems = append(problems, fmt.Sprintf("%s: %.0f messages/s of the %d paced", notKeptUp, o.rate, w.rate))
 	}
 	return o, problems
 }

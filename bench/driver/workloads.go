@@ -23,6 +23,9 @@ type workload struct {
 	// permessage-deflate as browsers do and sends a stream of JSON events
 	// of about size bytes, and the servers are those of zservers.
 	z bool
+	// tls makes a row of the HTTP/2 comparison (h2.go): this library's
+	// server over TLS, its "servers" the ways of h2Protos.
+	tls bool
 }
 
 // pacedRate is the load of the paced echo rows, in messages per second:
