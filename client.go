@@ -121,6 +121,10 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
 		}
+		// The handshake that follows is HTTP/1.1's: a config shared with
+		// an http.Transport, which adds "h2", must not let the server
+		// choose HTTP/2 by ALPN.
+		cfg.NextProtos = []string{"http/1.1"}
 		netConn = tls.Client(netConn, cfg)
 	}
 

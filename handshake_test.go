@@ -1506,3 +1506,31 @@ func TestDialNetDialContext(t *testing.T) {
 		t.Fatalf("echo %q, %v", p, err)
 	}
 }
+
+// Dial's handshake is HTTP/1.1's, over TLS too: a TLS config that offers
+// h2 by ALPN, as one shared with an http.Transport does, must not let an
+// HTTP/2 server choose it.
+func TestDialTLSConfigOfferingH2(t *testing.T) {
+	srv := httptest.NewUnstartedServer((&Upgrader{}).Handler(func(c *Conn) { echoMessages(c) }))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, "wss"+strings.TrimPrefix(srv.URL, "https"), &DialOptions{TLSConfig: cfg})
+	if err != nil {
+		t.Fatalf("Dial with a config that offers h2: %v", err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(TextMessage, []byte("over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "over TLS" {
+		t.Fatalf("echo %q, %v", p, err)
+	}
+	if len(cfg.NextProtos) != 2 {
+		t.Fatalf("Dial changed the caller's config: NextProtos %q", cfg.NextProtos)
+	}
+}

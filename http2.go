@@ -74,10 +74,31 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, subprotocol, extensions
 	}
 	s.local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	// The request's context ends when the handler returns or the client
-	// resets the stream: either way the stream is gone.
+	// resets the stream, as a browser does when its page closes: either
+	// way the stream is gone, as a TCP connection is when the peer
+	// vanishes.
 	s.ended = r.Context().Done()
-	context.AfterFunc(r.Context(), func() { s.Close() })
+	context.AfterFunc(r.Context(), s.gone)
 	return s, nil
+}
+
+// errHTTP2StreamGone is why a read ends when the stream ended under the
+// connection, without a close frame.
+var errHTTP2StreamGone = errors.New("the HTTP/2 stream was reset, or its handler returned")
+
+// gone records that the stream is no more: writes fail from now on, and
+// reads, once they have taken what arrived before, report its end.
+func (s *http2Stream) gone() {
+	s.wmu.Lock()
+	s.wclosed = true
+	s.wmu.Unlock()
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = errHTTP2StreamGone
+	}
+	s.mu.Unlock()
+	s.signal()
+	s.body.Close()
 }
 
 // http2Stream is the transport of a connection over an HTTP/2 stream.
@@ -148,7 +169,7 @@ func (s *http2Stream) pump() {
 			putBuffer(big)
 		}
 		over := len(s.buf) > http2StreamBuffer
-		if err != nil {
+		if err != nil && s.err == nil {
 			s.err = err
 		}
 		if over {
@@ -249,16 +270,16 @@ func (s *http2Stream) Write(p []byte) (int, error) {
 // net/http then ends the stream.
 func (s *http2Stream) Close() error {
 	s.wmu.Lock()
-	first := !s.wclosed
 	s.wclosed = true
 	s.wmu.Unlock()
-	if !first {
-		return nil
-	}
 	s.mu.Lock()
+	first := !s.closed
 	s.closed = true
 	s.buf = nil
 	s.mu.Unlock()
+	if !first {
+		return nil
+	}
 	s.signal()
 	s.body.Close()
 	if s.onClose != nil {
