@@ -411,6 +411,19 @@ describe('Chromium over HTTP/2 (RFC 8441)', () => {
       assert.ok(same, 'the 1 MiB message came back different');
       // No screenshot: the page now shows the megabyte.
     });
+
+    // Closing the page: over HTTP/2, Chromium resets the stream
+    // (RST_STREAM CANCEL) and sends no close frame, so the server sees the
+    // connection vanish, 1006, where over HTTP/1.1 it gets close 1001.
+    test(`${echo}: over h2, closing the page is seen by the server as 1006, the stream reset without a close frame`, { timeout: TIMEOUT_MS }, async (t) => {
+      if (!(await needBrowser(t))) return;
+      const server = await start('echo', t, ['-tls', ...args], H2);
+      const page = await openPage(t, server.url);
+      await waitForLogItem(page, /^connected/);
+      await server.waitForLine(' connected (HTTP/2.0 CONNECT)', { timeoutMs: WAIT_MS });
+      await page.close();
+      await server.waitForLine('closed 1006', { timeoutMs: WAIT_MS });
+    });
   }
 
   test('echo -tls without GODEBUG=http2xconnect=1: the page comes over h2, and its WebSocket falls back to HTTP/1.1 on a connection of its own', { timeout: TIMEOUT_MS }, async (t) => {
