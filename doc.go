@@ -236,6 +236,9 @@
 //   - The server's ReadTimeout and WriteTimeout, meant for requests, do
 //     not apply to the stream once upgraded, and Server.Shutdown closes
 //     open WebSockets with StatusGoingAway instead of waiting for them.
+//   - A browser whose page closes resets the stream without a close
+//     frame: the read ends with StatusAbnormalClosure, as when a TCP
+//     peer vanishes.
 //   - A connection keeps the handler's goroutine and the stream's reader,
 //     so EventHandler saves no goroutines over HTTP/2.
 //
