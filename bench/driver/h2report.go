@@ -92,7 +92,10 @@ func h2Report(cfg config, res *results) string {
 		b.WriteString("\n### Idle WebSockets\n\nPer WebSocket, lower is better: the server's CPU while they were opened " +
 			"(TLS handshakes included), and the growth of its memory once they are open and idle against before: " +
 			"resident (VmRSS, read at once), and, after a garbage collection, the Go heap in use, the goroutine stacks, " +
-			"and the goroutines (the server's /debug/stats).\n")
+			"and the goroutines (the server's /debug/stats). " +
+			fmt.Sprintf("CPU time is counted in ticks of %.0f ms, %s µs a WebSocket over %s: ", 1000/cfg.hz,
+				num(1e6/cfg.hz/float64(max(idle[0].conns, 1))), thousands(idle[0].conns)) +
+			"over HTTP/2, where opening them takes a few ticks in all, the CPU columns say little more than that.\n")
 		h2Table(&b, idle, res, []h2Column{
 			{"server CPU µs/WebSocket", cpu, true, false},
 			{"RSS KiB/WebSocket", func(o outcome) float64 { return o.rss }, true, true},
@@ -111,16 +114,23 @@ func h2Report(cfg config, res *results) string {
 	if cfg.reps >= 2 {
 		b.WriteString("\nThe ratio HTTP/2 / HTTP/1.1 of each repetition (both ran in it, one after the other), " +
 			"and the spread of each row's figure, (max − min) / median:\n\n")
+		type figure struct {
+			what string
+			f    func(outcome) float64
+		}
 		for _, w := range cfg.loads {
-			what := "server CPU per message"
-			f := cpu
+			figs := []figure{{"server CPU per message", cpu}}
 			if w.mode == "idle" {
-				what = "RSS per WebSocket"
-				f = func(o outcome) float64 { return o.rss }
+				figs = []figure{
+					{"RSS per WebSocket", func(o outcome) float64 { return o.rss }},
+					{"Go heap per WebSocket", func(o outcome) float64 { return o.heap }},
+				}
 			}
-			fmt.Fprintf(&b, "- %s, %s: ratios %s; spread %s (HTTP/1.1), %s (HTTP/2)\n", h2What(w), what,
-				repRatios(res.cells[cell{w.label, protoHTTP2}], res.cells[cell{w.label, protoHTTP1}], f),
-				spreadOf(res.cells[cell{w.label, protoHTTP1}], f), spreadOf(res.cells[cell{w.label, protoHTTP2}], f))
+			for _, fig := range figs {
+				fmt.Fprintf(&b, "- %s, %s: ratios %s; spread %s (HTTP/1.1), %s (HTTP/2)\n", h2What(w), fig.what,
+					repRatios(res.cells[cell{w.label, protoHTTP2}], res.cells[cell{w.label, protoHTTP1}], fig.f),
+					spreadOf(res.cells[cell{w.label, protoHTTP1}], fig.f), spreadOf(res.cells[cell{w.label, protoHTTP2}], fig.f))
+			}
 		}
 	}
 
