@@ -2861,3 +2861,31 @@ func TestConnS1PartialHeaderAfterLongFrameNoFD(t *testing.T) {
 		t.Fatalf("waiting on part of a header with a %d-byte buffer, want at most %d", n, defaultBufferSize)
 	}
 }
+
+// A small frame echoed through io.Copy goes out in one write even where
+// the transport cannot take a header and a payload in one call (TLS, an
+// HTTP/2 stream), each write of which would be a record or a frame.
+func TestConnCopyEchoSmallFrameOneWrite(t *testing.T) {
+	for _, n := range []int{1, 125, 1 << 10, 4<<10 - 4} {
+		p := bytes.Repeat([]byte("x"), n)
+		spy := &connTestSpyTransport{in: bytes.NewReader(clientFrame(0x82, p))}
+		c := newConn(spy, nil, false, "", config{})
+		mt, r, err := c.NextReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.NextWriter(mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(spy.given) != 1 {
+			t.Errorf("%d bytes echoed in %d writes, want 1", n, len(spy.given))
+		}
+	}
+}

@@ -126,8 +126,9 @@ type http2Stream struct {
 	wclosed bool
 
 	mu        sync.Mutex
-	buf       []byte // read from the body, not yet taken by Read
-	err       error  // why the body ended, once buf is drained
+	buf       []byte  // read from the body, not yet taken by Read
+	pooled    *[]byte // the pool's buffer buf began in, returned once buf is drained
+	err       error   // why the body ended, once buf is drained
 	closed    bool
 	deadline  time.Time
 	more      chan struct{} // signalled when buf, err, closed or deadline change
@@ -164,6 +165,10 @@ func (s *http2Stream) pump() {
 			}
 			return
 		}
+		if s.buf == nil && n > 0 {
+			s.pooled = getBuffer(32 << 10)
+			s.buf = (*s.pooled)[:0]
+		}
 		s.buf = append(s.buf, chunk[:n]...)
 		if big != nil {
 			putBuffer(big)
@@ -193,6 +198,21 @@ func (s *http2Stream) pump() {
 
 var errHTTP2Overflow = errors.New("websocket: the application read too slowly: more than 1 MiB of the HTTP/2 stream waited")
 
+// releaseBuf lets go of buf, returning its buffer to the pool if buf
+// still lies in the one it began in (an append may have moved it). Call
+// with mu held.
+func (s *http2Stream) releaseBuf() {
+	if s.pooled != nil && sameArray(s.buf, *s.pooled) {
+		putBuffer(s.pooled)
+	}
+	s.buf, s.pooled = nil, nil
+}
+
+// sameArray reports whether a and b end in the same array.
+func sameArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+}
+
 func (s *http2Stream) signal() {
 	select {
 	case s.more <- struct{}{}:
@@ -211,7 +231,7 @@ func (s *http2Stream) Read(p []byte) (int, error) {
 			n := copy(p, s.buf)
 			s.buf = s.buf[n:]
 			if len(s.buf) == 0 {
-				s.buf = nil
+				s.releaseBuf()
 			}
 			s.mu.Unlock()
 			return n, nil
@@ -275,7 +295,7 @@ func (s *http2Stream) Close() error {
 	s.mu.Lock()
 	first := !s.closed
 	s.closed = true
-	s.buf = nil
+	s.releaseBuf()
 	s.mu.Unlock()
 	if !first {
 		return nil

@@ -357,6 +357,12 @@ func (c *Conn) sendVec(h, p []byte) error {
 	return c.writeVec(h, p)
 }
 
+// gatherVec bounds the frames that writeVec copies whole into one buffer
+// for a transport that cannot take a header and a payload in one call:
+// small ones, for which a record or a frame of their own for the header
+// costs more than the copy. Larger ones go from where they are.
+const gatherVec = 4 << 10
+
 // writeVec writes h and then p to the transport, in one call if it takes
 // them.
 func (c *Conn) writeVec(h, p []byte) error {
@@ -367,6 +373,15 @@ func (c *Conn) writeVec(h, p []byte) error {
 	}
 	if len(h) == 0 {
 		_, err := c.t.Write(p)
+		return err
+	}
+	if n := len(h) + len(p); n <= gatherVec {
+		// A transport without writev, such as TLS or an HTTP/2 stream,
+		// would send the header as a record or a frame of its own.
+		b := getBuffer(n)
+		copy((*b)[copy(*b, h):], p)
+		_, err := c.t.Write((*b)[:n])
+		putBuffer(b)
 		return err
 	}
 	o.pair = [2][]byte{h, p}
