@@ -130,9 +130,11 @@ func (c *Conn) PingPong(ctx context.Context) (time.Duration, error) {
 	}
 	w := &pingWaiter{done: make(chan struct{})}
 	var payload [16]byte
+	pw.send.Lock()
 	pw.mu.Lock()
 	if pw.closed {
 		pw.mu.Unlock()
+		pw.send.Unlock()
 		return 0, ErrClosed
 	}
 	pw.next++
@@ -143,7 +145,9 @@ func (c *Conn) PingPong(ctx context.Context) (time.Duration, error) {
 	pw.mu.Unlock()
 
 	start := time.Now()
-	if err := c.writeControl(opPing, payload[:]); err != nil {
+	err := c.writeControl(opPing, payload[:])
+	pw.send.Unlock()
+	if err != nil {
 		pw.forget(w)
 		return 0, err
 	}
@@ -164,6 +168,10 @@ func (c *Conn) PingPong(ctx context.Context) (time.Duration, error) {
 // their sequence number, so that pongs to other pings are told apart.
 type pingWaiters struct {
 	nonce uint64
+	// send is held from taking a sequence number to sending the ping, so
+	// that pings go out in the order of their numbers: a pong answers the
+	// latest ping, and ends the waits of the ones numbered before it.
+	send sync.Mutex
 
 	mu      sync.Mutex
 	next    uint64 // the last sequence number given out
