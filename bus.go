@@ -68,11 +68,8 @@ func (b *hubBus) isClosed() bool {
 	}
 }
 
-// publish hands a message broadcast here to the bus, if the hub has one.
+// publish hands a message broadcast here to the hub's bus.
 func (h *Hub) publish(t MessageType, p []byte) error {
-	if h.Bus == nil {
-		return nil
-	}
 	if err := h.Bus.Publish(h.Topic, t, p); err != nil {
 		return fmt.Errorf("websocket: hub: publishing to the bus: %w", err)
 	}

@@ -68,17 +68,6 @@ func (u *Upgrader) EventHandler(ev Events) http.Handler {
 		e := &eventLoop{events: &ev, logger: serverLog(r)}
 		e.state.Store(evRunning)
 		c.ev.Store(e)
-		if s := c.http2Conn(); s != nil {
-			// Over HTTP/2 the stream ends when this handler returns: it
-			// serves the connection itself, to the end.
-			// (If Open panics, serve only reports the end to Close.)
-			if ev.Open != nil {
-				e.call(c, func() { ev.Open(c) })
-			}
-			e.serve(c)
-			<-s.done
-			return
-		}
 		if ev.Open != nil && !e.call(c, func() { ev.Open(c) }) {
 			// Open panicked and the connection is closed: serve only
 			// reports that to Close.
@@ -86,7 +75,14 @@ func (u *Upgrader) EventHandler(ev Events) http.Handler {
 			return
 		}
 		if !c.watch(e) {
-			// No poller for this connection: it keeps a reader.
+			// No poller for this connection: it keeps a reader. Over
+			// HTTP/2 that is this handler's goroutine, since the stream
+			// ends when the handler returns.
+			if s := c.http2Conn(); s != nil {
+				e.serve(c)
+				<-s.done
+				return
+			}
 			go e.serve(c)
 			return
 		}

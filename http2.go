@@ -125,14 +125,13 @@ type http2Stream struct {
 	wmu     sync.Mutex // serialises writes with each other and with Close
 	wclosed bool
 
-	mu        sync.Mutex
-	buf       []byte  // read from the body, not yet taken by Read
-	pooled    *[]byte // the pool's buffer buf began in, returned once buf is drained
-	err       error   // why the body ended, once buf is drained
-	closed    bool
-	deadline  time.Time
-	more      chan struct{} // signalled when buf, err, closed or deadline change
-	overflown bool
+	mu       sync.Mutex
+	buf      []byte  // read from the body, not yet taken by Read
+	pooled   *[]byte // the pool's buffer buf began in, returned once buf is drained
+	err      error   // why the body ended, once buf is drained
+	closed   bool
+	deadline time.Time
+	more     chan struct{} // signalled when buf, err, closed or deadline change
 }
 
 // start begins reading the stream for c.
@@ -178,7 +177,6 @@ func (s *http2Stream) pump() {
 			s.err = err
 		}
 		if over {
-			s.overflown = true
 			s.err = errHTTP2Overflow
 		}
 		s.mu.Unlock()
